@@ -1,0 +1,52 @@
+"""Builds every Redis key; the layout is documented in REDIS_KEYS.md beside this file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key builder for one key prefix (``Settings.key_prefix``)."""
+
+    prefix: str = "reco"
+
+    def user(self, user_id: str) -> str:
+        """String: the profile blob (profile_codec.py), its write version in the header."""
+        return f"{self.prefix}:u:{{{user_id}}}"
+
+    def item(self, item_id: str) -> str:
+        """String: item metadata as JSON."""
+        return f"{self.prefix}:item:{item_id}"
+
+    def item_vector(self, item_id: str) -> str:
+        """String: item vector, little-endian float32."""
+        return f"{self.prefix}:ivec:{item_id}"
+
+    def items(self) -> str:
+        """Set: ids of every item in the catalog (active or not)."""
+        return f"{self.prefix}:items"
+
+    def unknown_items(self) -> str:
+        """Hash: item id -> times seen in events before the catalog knew it."""
+        return f"{self.prefix}:items:unknown"
+
+    def catalog_log(self) -> str:
+        """Stream: one entry per catalog change (item id, active), for index followers."""
+        return f"{self.prefix}:catalog:log"
+
+    def offsets(self, group: str, topic: str, partition: int) -> str:
+        """String: highest offset of (topic, partition) applied to Redis by this group."""
+        return f"{self.prefix}:off:{group}:{topic}:{partition}"
+
+    def offsets_pattern(self, group: str) -> str:
+        """Pattern matching all offset watermarks of one group."""
+        return f"{self.prefix}:off:{group}:*"
+
+    def stats(self) -> str:
+        """Hash: counters of applied and dead-lettered events by topic (written atomically)."""
+        return f"{self.prefix}:stats"
+
+    def all_pattern(self) -> str:
+        """Pattern matching every key of this prefix (tests and erasure tools)."""
+        return f"{self.prefix}:*"

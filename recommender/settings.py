@@ -1,0 +1,164 @@
+"""The one settings object: every knob of every process, read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recommender.errors import ConfigError
+
+LOGICAL_TOPICS = (
+    "clicks",
+    "bookings",
+    "catalog",
+    "prices",
+    "consent",
+    "feedback",
+    "offers",
+    "deadletters",
+)
+
+
+class Settings(BaseSettings):
+    """Configuration for workers, API and tools; env prefix ``RECO_``."""
+
+    model_config = SettingsConfigDict(env_prefix="RECO_", frozen=True, extra="ignore")
+
+    # --- where the infrastructure is -------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "RECO_KAFKA_BOOTSTRAP"),
+        description="Kafka bootstrap servers, comma separated host:port.",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "RECO_REDIS_URL"),
+        description="Redis URL holding the online state.",
+    )
+    topic_prefix: str = Field(
+        "", description="Prepended to every topic name, to share one cluster between setups."
+    )
+    key_prefix: str = Field(
+        "reco",
+        pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+        description="First segment of every Redis key, so several setups can share one Redis.",
+    )
+    topic_partitions: int = Field(
+        4, ge=1, le=1024, description="Partitions per topic when the worker creates them."
+    )
+
+    # --- worker ------------------------------------------------------------------------
+    app_id: str = Field("reco-worker", description="Faust app id = Kafka consumer group.")
+    engine: Literal["batch", "faust"] = Field(
+        "batch",
+        description=(
+            "How the worker reads the hot topics: 'batch' pays per fetched batch (an aiokafka "
+            "consumer hosted by the Faust app), 'faust' uses Faust agents with stream.take_events"
+            " (pays Faust's per-message cost; ~10k events/s ceiling)."
+        ),
+    )
+    assignment: Literal["group", "static"] = Field(
+        "group",
+        description=(
+            "'group': Kafka consumer-group rebalancing (default). 'static': this worker takes "
+            "partitions p with p % worker_count == worker_index and never rebalances (for "
+            "StatefulSet-style deployments and benchmarks; batch engine only)."
+        ),
+    )
+    worker_index: int = Field(0, ge=0, description="This worker's index with static assignment.")
+    worker_count: int = Field(1, ge=1, description="Number of workers with static assignment.")
+    topic_replication: int = Field(
+        1, ge=1, le=16, description="Replication factor of topics the worker creates."
+    )
+    batch_size: int = Field(2000, ge=1, le=100_000, description="Max events applied per batch.")
+    batch_window_s: float = Field(
+        0.05, gt=0, le=10, description="Longest a partial batch waits before it is applied, s."
+    )
+    redis_retry_s: float = Field(
+        30.0, gt=0, description="How long a batch retries Redis before the worker gives up, s."
+    )
+    broker_session_timeout_s: float = Field(10.0, gt=0, description="Consumer session timeout, s.")
+    broker_rebalance_timeout_s: float = Field(
+        10.0, gt=0, description="Faust rebalance timeout, s (a rebalance waits half of it)."
+    )
+    worker_name: str = Field("", description="Name in dead letters and logs; default host:pid.")
+
+    # --- profile model -----------------------------------------------------------------
+    vector_dim: int = Field(32, ge=4, le=1024, description="Item and user embedding dimension.")
+    short_half_life_s: float = Field(
+        1800.0, gt=0, description="Half-life of the short-term (session) embedding, s."
+    )
+    long_half_life_s: float = Field(
+        30 * 86400.0, gt=0, description="Half-life of the long-term embedding, s."
+    )
+    affinity_half_life_s: float = Field(
+        14 * 86400.0, gt=0, description="Half-life of affinity counters, s."
+    )
+    recent_items_max: int = Field(30, ge=1, le=500, description="Recent items kept per user.")
+    booked_items_max: int = Field(50, ge=1, le=1000, description="Booked items kept per user.")
+    affinity_max_keys: int = Field(
+        24, ge=1, le=1000, description="Most entries kept per affinity counter (weakest pruned)."
+    )
+    base_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$", description="Currency of bands.")
+    fx_rates: dict[str, float] = Field(
+        default_factory=lambda: {
+            "CNY": 1.0,
+            "USD": 7.1,
+            "EUR": 7.7,
+            "JPY": 0.047,
+            "HKD": 0.91,
+            "THB": 0.2,
+            "GBP": 9.0,
+            "SGD": 5.3,
+            "KRW": 0.0052,
+        },
+        description="Units of base currency per unit of each currency (JSON in the env).",
+    )
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _rates_positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, r in v.items() if not r > 0]
+        if bad:
+            raise ValueError(f"fx rates must be > 0 (bad: {', '.join(sorted(bad))})")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.short_half_life_s >= self.long_half_life_s:
+            raise ValueError("short_half_life_s must be shorter than long_half_life_s")
+        if self.worker_index >= self.worker_count:
+            raise ValueError(
+                f"worker_index {self.worker_index} must be below worker_count {self.worker_count}"
+            )
+        if self.assignment == "static" and self.engine != "batch":
+            raise ValueError("assignment 'static' needs engine 'batch'")
+        return self
+
+    def topic(self, logical: str) -> str:
+        """Physical topic name for a logical one ('clicks' -> prefix + 'clicks')."""
+        if logical not in LOGICAL_TOPICS:
+            raise ValueError(f"unknown topic {logical!r}; known: {', '.join(LOGICAL_TOPICS)}")
+        return f"{self.topic_prefix}{logical}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (plus overrides), or ConfigError naming the bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = f"RECO_{where.upper()}" if where != "settings" else ""
+            lines.append(f"  {where} ({env}): {err['msg']}" if env else f"  {err['msg']}")
+        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()
