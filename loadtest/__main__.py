@@ -1,0 +1,89 @@
+"""`python -m loadtest {stack,generate,demo,bench}`: tools around the product."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+import orjson
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from loadtest.stack import Stack
+
+    with Stack() as st:
+        print(f"export KAFKA_BOOTSTRAP={st.kafka_bootstrap}")
+        print(f"export REDIS_URL={st.redis_url}", flush=True)
+        print("# embedded stack running; Ctrl-C stops it", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from loadtest import bench_ingest
+
+    report = bench_ingest.run(
+        bench_ingest.Plan(
+            events=args.events,
+            users=args.users,
+            items=args.items,
+            seed=args.seed,
+            faust_baselines=not args.no_faust,
+        )
+    )
+    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import loadtest.demo
+
+    return loadtest.demo.run(
+        duration=args.duration, rate=args.rate, users=args.users, seed=args.seed
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a subcommand."""
+    from loadtest import generate
+
+    ap = argparse.ArgumentParser(prog="python -m loadtest")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("stack", help="run the embedded broker + Redis until Ctrl-C")
+    st.set_defaults(fn=_stack)
+    generate.add_parser(sub)
+    d = sub.add_parser("demo", help="the product live on the embedded stack")
+    d.add_argument("--duration", type=float, default=0, help="seconds; 0 = until Ctrl-C")
+    d.add_argument("--rate", type=float, default=300, help="synthetic events/s")
+    d.add_argument("--users", type=int, default=2000)
+    d.add_argument("--seed", type=int, default=1)
+    d.set_defaults(fn=_demo)
+    b = sub.add_parser("bench", help="benchmarks that print JSON")
+    bsub = b.add_subparsers(dest="bench", required=True)
+    bi = bsub.add_parser("ingest", help="events/s Kafka -> Redis vs raw aiokafka and bare faust")
+    bi.add_argument("--events", type=int, default=200_000)
+    bi.add_argument("--users", type=int, default=20_000)
+    bi.add_argument("--items", type=int, default=5_000)
+    bi.add_argument("--seed", type=int, default=1)
+    bi.add_argument("--json", help="also write the report to this file")
+    bi.add_argument("--no-faust", action="store_true", help="skip the slow Faust baselines")
+    bi.set_defaults(fn=_bench)
+    args = ap.parse_args(argv)
+    if args.cmd == "generate":
+        return int(generate.run(args))
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

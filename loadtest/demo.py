@@ -1,0 +1,146 @@
+"""`make demo`: the embedded stack, a worker and synthetic travellers, with live profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+
+from loadtest.produce import ensure_topics, produce
+from loadtest.stack import Stack
+from loadtest.workers import WorkerProcess
+from loadtest.world import Record, World
+from recommender.keys import Keys
+from recommender.profile import Profile
+from recommender.profile_codec import loads
+from recommender.settings import LOGICAL_TOPICS
+
+SHOWN_USERS = 3
+REFRESH_S = 2.0
+
+
+def _fmt_profile(user_id: str, p: Profile, now: float) -> list[str]:
+    dests = ", ".join(f"{k} {v:.1f}" for k, v in p.top("dest", 3)) or "-"
+    types = ", ".join(f"{k} {v:.1f}" for k, v in p.top("type", 2)) or "-"
+    band = p.top("band", 1)
+    recent = ", ".join(i for i, _ in p.recent[:3]) or "-"
+    booked = ", ".join(p.booked_items()[:2]) or "-"
+    return [
+        f"  {user_id}  events {p.n_events:<5} last active {max(now - p.last_active, 0):5.0f} s ago"
+        f"  bookings {p.n_bookings} ({p.monetary:,.0f} CNY)",
+        f"      top destinations: {dests}",
+        f"      types: {types}   budget: {band[0][0] if band else '-'}",
+        f"      recent: {recent}",
+        f"      booked: {booked}",
+    ]
+
+
+async def _show(
+    client: aioredis.Redis,
+    keys: Keys,
+    active: collections.Counter[str],
+    started: float,
+    rounds: list[int],
+) -> None:
+    raw = await client.hgetall(keys.stats())
+    stats = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
+    applied = sum(v for k, v in stats.items() if k.startswith("applied:"))
+    dead = sum(v for k, v in stats.items() if k.startswith("dead:"))
+    users = [u for u, _ in active.most_common(SHOWN_USERS)]
+    blobs = await client.mget([keys.user(u) for u in users]) if users else []
+    now = time.time()
+    lines = [
+        f"-- {now - started:5.0f} s  applied {applied:,.0f} events, "
+        f"dead letters {dead:,.0f}  (refresh #{rounds[0]})",
+    ]
+    for u, blob in zip(users, blobs, strict=True):
+        if isinstance(blob, bytes):
+            lines += _fmt_profile(u, loads(blob), now)
+    rounds[0] += 1
+    print("\n".join(lines), flush=True)
+
+
+async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int) -> int:
+    tag = "demo"
+    keys = Keys(tag)
+    env = {**stack.env(), "RECO_TOPIC_PREFIX": "demo.", "RECO_KEY_PREFIX": tag}
+    workdir = Path(tempfile.mkdtemp(prefix="reco-demo-"))
+    client = aioredis.Redis.from_url(stack.redis_url)
+    # A fresh start each time: the embedded broker forgets topics, so must Redis.
+    old = [k async for k in client.scan_iter(keys.all_pattern(), count=1000)]
+    for i in range(0, len(old), 1000):
+        await client.delete(*old[i : i + 1000])
+    await ensure_topics(stack.kafka_bootstrap, [f"demo.{t}" for t in LOGICAL_TOPICS], 4)
+    worker = WorkerProcess(env, workdir / "worker.log").start()
+    print(f"worker pid {worker.pid} (log: {worker.log})", flush=True)
+    world = World(seed=seed, n_users=users, n_items=max(500, users // 2))
+    now = time.time()
+    await produce(
+        world.catalog_records(now),
+        bootstrap=stack.kafka_bootstrap,
+        topic_prefix="demo.",
+        progress=False,
+    )
+    speed = rate / world.base_event_rate
+    active: collections.Counter[str] = collections.Counter()
+
+    def events() -> Iterator[Record]:
+        for rec in world.events(sys.maxsize, now, speed=speed, bad_fraction=0.002):
+            if rec.valid:
+                active[orjson.loads(rec.value)["user_id"]] += 1
+            yield rec
+
+    producer = asyncio.ensure_future(
+        produce(
+            events(),
+            bootstrap=stack.kafka_bootstrap,
+            topic_prefix="demo.",
+            rate=rate,
+            progress=False,
+            duration=duration if duration > 0 else None,
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.time()
+    rounds = [1]
+    code = 0
+    try:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), REFRESH_S)
+            if not worker.alive():
+                print(f"worker exited:\n{worker.tail()}", file=sys.stderr)
+                code = 1
+                break
+            await _show(client, keys, active, started, rounds)
+            if producer.done():
+                producer.result()  # surfaces a producer failure
+                break
+    finally:
+        producer.cancel()
+        with contextlib.suppress(BaseException):
+            await producer
+        worker.stop()
+        await client.aclose()
+    print(f"demo finished after {time.time() - started:.0f} s", flush=True)
+    return code
+
+
+def run(*, duration: float, rate: float, users: int, seed: int) -> int:
+    """Start everything, stream synthetic traffic, print live profiles, tear down."""
+    print("starting the embedded stack (Tansu broker + Redis)...", flush=True)
+    with Stack() as stack:
+        print(f"broker {stack.kafka_bootstrap}, redis {stack.redis_url}", flush=True)
+        return asyncio.run(_run(stack, duration, rate, users, seed))
