@@ -1,0 +1,50 @@
+# Run `make help` for the targets.
+PY ?= .venv/bin/python
+DURATION ?= 0
+EVENTS ?= 200000
+export PYTHONUNBUFFERED := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install test unit integration lint typecheck schemas demo bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.venv/.installed: pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: .venv/.installed ## Create .venv and install the project with dev tools
+
+test: install ## Lint, type-check, check contracts, run every test (embedded broker + Redis)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) -m schemas check
+	$(PY) -m pytest -q
+
+unit: install ## Only the pure unit tests (fast, no services)
+	$(PY) -m pytest -q tests/unit
+
+integration: install ## Only the tests against the real broker and Redis
+	$(PY) -m pytest -q tests/integration tests/e2e
+
+lint: install ## ruff lint + format check
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+typecheck: install ## mypy --strict on the packages
+	$(PY) -m mypy
+
+schemas: install ## Regenerate the JSON Schema files in schemas/json
+	$(PY) -m schemas export
+
+demo: install ## Run the product on the embedded stack (DURATION=60 stops by itself)
+	$(PY) -m loadtest demo --duration $(DURATION)
+
+bench: install ## Ingest benchmark against baselines; writes bench-ingest.json
+	$(PY) -m loadtest bench ingest --events $(EVENTS) --json bench-ingest.json
+
+clean: ## Remove caches (keeps .venv)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info
