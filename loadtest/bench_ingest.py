@@ -77,8 +77,9 @@ async def _raw_aiokafka(bootstrap: str, topics: list[str], n: int) -> dict[str, 
 
 
 def _bare_faust(bootstrap: str, topics: list[str], n: int, log: Path) -> dict[str, float]:
+    out_file = log.with_suffix(".json")
     with log.open("ab") as err:
-        out = subprocess.run(
+        subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -91,16 +92,17 @@ def _bare_faust(bootstrap: str, topics: list[str], n: int, log: Path) -> dict[st
                 str(n),
                 "--app-id",
                 f"bare-{uuid.uuid4().hex[:8]}",
+                "--out",
+                str(out_file),
             ],
-            stdout=subprocess.PIPE,
+            stdout=err,
             stderr=err,
             timeout=600,
             check=False,
         )
-    lines = [ln for ln in out.stdout.decode().splitlines() if ln.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"bare faust baseline printed no result; see {log}")
-    result: dict[str, float] = orjson.loads(lines[-1])
+    if not out_file.exists():
+        raise RuntimeError(f"bare faust baseline wrote no result; see {log}")
+    result: dict[str, float] = orjson.loads(out_file.read_bytes())
     return result
 
 
@@ -113,6 +115,48 @@ def _clear(client: redis.Redis, keys: Keys) -> None:
             batch.clear()
     if batch:
         client.delete(*batch)
+
+
+def _at(samples: list[tuple[float, int]], target: float) -> float:
+    """Interpolated time at which the processed count reached target."""
+    prev_t, prev_n = samples[0]
+    for t, n in samples:
+        if n >= target:
+            if n == prev_n:
+                return t
+            return prev_t + (t - prev_t) * (target - prev_n) / (n - prev_n)
+        prev_t, prev_n = t, n
+    return samples[-1][0]
+
+
+def _steady_rate(samples: list[tuple[float, int]], total: int) -> float:
+    """Rate between 10% and 90% of the events: without process start-up skew and the tail.
+
+    Two processes started together still begin consuming up to a few hundred ms apart, and
+    the partition holding the most events finishes last; both distort a short run's average.
+    """
+    t10, t90 = _at(samples, 0.1 * total), _at(samples, 0.9 * total)
+    return 0.8 * total / max(t90 - t10, 1e-9)
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_sample(client: redis.Redis, stack: Stack, procs: list[WorkerProcess]) -> dict[str, float]:
+    info = client.info("cpu")
+    broker = [s.proc.pid for s in stack.services if s.name == "tansu"]
+    return {
+        "workers": sum(_proc_cpu_s(p.pid) for p in procs),
+        "broker": sum(_proc_cpu_s(pid) for pid in broker),
+        "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+        "bench": time.process_time(),
+    }
 
 
 def _bytes_per_user(client: redis.Redis, keys: Keys, sample: int = 500) -> float:
@@ -133,7 +177,7 @@ def _workers(
     processes: int,
     engine: str,
     workdir: Path,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     tag = f"b{uuid.uuid4().hex[:8]}"
     keys = Keys(tag)
     env = {
@@ -157,20 +201,26 @@ def _workers(
     try:
         deadline = time.monotonic() + 600
         t0 = 0.0
+        cpu0: dict[str, float] = {}
+        samples: list[tuple[float, int]] = []
         while True:
             n = processed(client, keys)
             now = time.perf_counter()
+            samples.append((now, n))
             if n and not t0:
                 t0 = now
+                cpu0 = _cpu_sample(client, stack, procs)
             if n >= total:
+                cpu1 = _cpu_sample(client, stack, procs)
                 break
             if time.monotonic() > deadline or not all(p.alive() for p in procs):
                 raise RuntimeError(
                     f"{engine}x{processes}: {n}/{total} processed\n"
                     + "\n".join(p.tail() for p in procs)
                 )
-            time.sleep(0.005)
+            time.sleep(0.02)
         elapsed = now - t0
+        cpu = {k: cpu1[k] - cpu0[k] for k in cpu1}
         per_user = _bytes_per_user(client, keys)
         users = sum(1 for _ in client.scan_iter(keys.user("*"), count=5000))
     finally:
@@ -184,8 +234,12 @@ def _workers(
         "seconds": elapsed,
         "rate": total / elapsed,
         "rate_per_process": total / elapsed / processes,
+        "steady_rate": _steady_rate(samples, total),
         "users": users,
         "redis_bytes_per_user": per_user,
+        # CPU seconds spent in the measured window; the machine has os.cpu_count() cores.
+        "cpu_seconds": cpu,
+        "cpu_us_per_event": {k: 1e6 * v / total for k, v in cpu.items()},
     }
 
 
@@ -242,6 +296,7 @@ def run(plan: Plan) -> dict[str, Any]:
     w, b = report["worker"], report["baselines"]
     report["ratios"] = {
         "two_vs_one_process": w["batch_x2"]["rate"] / w["batch_x1"]["rate"],
+        "two_vs_one_process_steady": w["batch_x2"]["steady_rate"] / w["batch_x1"]["steady_rate"],
         "batch_worker_vs_raw_aiokafka": w["batch_x1"]["rate"] / b["raw_aiokafka"]["rate"],
     }
     if "bare_faust" in b:

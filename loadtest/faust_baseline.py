@@ -1,6 +1,6 @@
 """Baseline: a bare Faust agent that does nothing, on the same topics as the worker.
 
-Run as a child process by the ingest benchmark; prints one JSON line with its rate, timed
+Run as a child process by the ingest benchmark; writes its rate as JSON to --out, timed
 from the first message the agent sees to the last, so start-up and rebalance are excluded.
 """
 
@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--topics", required=True, help="comma separated")
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--app-id", required=True)
+    ap.add_argument("--out", required=True, help="file for the JSON result")
     args = ap.parse_args(argv)
     try:
         import uvloop
@@ -55,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             if state["n"] == args.count:
                 elapsed = time.perf_counter() - state["t0"]
                 line = {"events": args.count, "seconds": elapsed, "rate": args.count / elapsed}
-                sys.stdout.write(orjson.dumps(line).decode() + "\n")
-                sys.stdout.flush()
+                # A file, not stdout: Faust's worker redirects stdout into its logger.
+                Path(args.out).write_bytes(orjson.dumps(line))  # noqa: ASYNC240 - last act
                 # The measurement is done; a clean Faust shutdown adds seconds for nothing.
                 os._exit(0)
 

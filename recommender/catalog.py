@@ -21,7 +21,7 @@ def catalog_upsert(
     dim: int,
     rates: Mapping[str, float],
 ) -> StoredItem | None:
-    """The stored form of a catalog record, or None when an update at least as new is stored.
+    """The stored form of a catalog record, or None when a newer update is already stored.
 
     An item without a vector gets a content-based one so it can be recommended (and can
     shape profiles) from its first event.

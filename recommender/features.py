@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,10 +38,7 @@ def price_band(item_type: str, price_base: float | None) -> str | None:
     limits = BAND_LIMITS.get(item_type)
     if limits is None:
         return None
-    for band, limit in zip(BANDS, limits, strict=False):
-        if price_base < limit:
-            return band
-    return BANDS[-1]
+    return BANDS[bisect.bisect_right(limits, price_base)]
 
 
 def to_base(amount: float | None, currency: str | None, rates: Mapping[str, float]) -> float | None:

@@ -138,19 +138,23 @@ def _rebase(p: Profile, new_t: float, params: ProfileParams) -> None:
     p.t = new_t
 
 
-def _facet_keys(touch: Touch) -> Iterable[tuple[str, str]]:
+def _facet_keys(touch: Touch) -> list[tuple[str, str]]:
     item = touch.item
-    dest = item.destination if item else touch.destination
-    itype = item.item_type if item else touch.item_type
-    band = (item.band if item else None) or touch.band
+    if item is None:
+        dest, itype, band, stars = touch.destination, touch.item_type, touch.band, None
+    else:
+        dest, itype, band, stars = item.destination, item.item_type, item.band, item.stars
+        band = band or touch.band
+    out = []
     if dest:
-        yield "dest", dest
+        out.append(("dest", dest))
     if itype:
-        yield "type", itype
+        out.append(("type", itype))
     if band:
-        yield "band", band
-    if item is not None and item.stars:
-        yield "stars", str(item.stars)
+        out.append(("band", band))
+    if stars:
+        out.append(("stars", str(stars)))
+    return out
 
 
 def _apply_booking(p: Profile, t: Touch) -> bool:
@@ -219,17 +223,19 @@ def apply_touches(
         _rebase(p, ts, params)
 
     w = params.weights
-    weights = np.empty(len(touches))
-    ages = np.empty(len(touches))
-    for i, t in enumerate(touches):
-        p = profiles[t.user_id]
+    owners = [profiles[t.user_id] for t in touches]
+    weight_list: list[float] = []
+    age_list: list[float] = []
+    for t, p in zip(touches, owners, strict=True):
         p.n_events += 1
         if t.ts > p.last_active:
             p.last_active = t.ts
         # A booking re-sent by the booking system (same booking id) counts once.
         counts = t.action not in ("book", "cancel") or _apply_booking(p, t)
-        weights[i] = w.get(t.action, 0.0) if counts else 0.0
-        ages[i] = p.t - t.ts
+        weight_list.append(w.get(t.action, 0.0) if counts else 0.0)
+        age_list.append(p.t - t.ts)
+    weights = np.asarray(weight_list)
+    ages = np.asarray(age_list)
     coef_a = (weights * np.exp2(-ages / params.affinity_half_life_s)).tolist()
 
     seen: dict[str, list[tuple[str, float]]] = {}
@@ -238,9 +244,11 @@ def apply_touches(
         fa = coef_a[i]
         if fa <= 0.0:
             continue
-        aff = profiles[t.user_id].aff
+        aff = owners[i].aff
         for facet, key in _facet_keys(t):
-            entries = aff.setdefault(facet, {})
+            entries = aff.get(facet)
+            if entries is None:
+                entries = aff[facet] = {}
             entries[key] = entries.get(key, 0.0) + fa
         if t.item is not None:
             with_item.append(i)

@@ -65,7 +65,14 @@ def loads(blob: bytes) -> Profile:
     if magic != MAGIC:
         raise ProfileFormatError(f"unknown profile format {magic!r}")
     start = _HEAD.size
-    doc = orjson.loads(blob[start : start + n])
+    if len(blob) != start + n + 8 * dim:
+        raise ProfileFormatError(
+            f"profile blob has {len(blob)} bytes, expected {start + n + 8 * dim}"
+        )
+    try:
+        doc = orjson.loads(blob[start : start + n])
+    except orjson.JSONDecodeError as exc:
+        raise ProfileFormatError(f"profile blob JSON is damaged: {exc}") from None
     vec = np.frombuffer(blob, dtype="<f4", count=2 * dim, offset=start + n).astype(np.float64)
     return Profile(
         dim=dim,

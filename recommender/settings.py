@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     broker_rebalance_timeout_s: float = Field(
         10.0, gt=0, description="Faust rebalance timeout, s (a rebalance waits half of it)."
     )
+    item_cache_ttl_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long a worker reuses catalog items it read, s (0 = always read Redis).",
+    )
     worker_name: str = Field("", description="Name in dead letters and logs; default host:pid.")
 
     # --- profile model -----------------------------------------------------------------
@@ -152,9 +157,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            env = f"RECO_{where.upper()}" if where != "settings" else ""
-            lines.append(f"  {where} ({env}): {err['msg']}" if env else f"  {err['msg']}")
+            where = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            # Cross-field rules have no location; their message names the fields.
+            lines.append(f"  {where} (RECO_{where.upper()}): {msg}" if where else f"  {msg}")
         raise ConfigError("invalid settings:\n" + "\n".join(lines)) from None
 
 

@@ -33,6 +33,7 @@ from recommender.profile import Touch, apply_touches
 from recommender.settings import Settings
 from recommender.store import RedisStore, Snapshot, WriteSet
 from schemas import Booking, CatalogItem, Click, DeadLetter, SchemaError, decode
+from streams.item_cache import ItemCache
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Ingest:
         self.clock = clock
         self.params = profile_params(settings)
         self.logical = {settings.topic(t): t for t in INGEST_TOPICS}
+        self.items = ItemCache(settings.item_cache_ttl_s)
 
     def _decode(self, records: Sequence[RawRecord]) -> tuple[list[_Decoded], list[_Rejected]]:
         good: list[_Decoded] = []
@@ -129,7 +131,11 @@ class Ingest:
         result = BatchResult()
         sent: set[tuple[str, int, int]] = set()
         for attempt in range(_MAX_CONFLICTS):
-            snap = await self._retry(lambda: self.store.load(tps, users, items))
+            now_m = time.monotonic()
+            cached, missing = self.items.split(items, now_m)
+            snap = await self._retry(functools.partial(self.store.load, tps, users, missing))
+            self.items.put(snap.items, now_m)
+            snap.items.update(cached)
             writes, rejected = self._build(snap, records, good, result)
             letters = [
                 self._letter(r)
@@ -149,6 +155,7 @@ class Ingest:
                 if writes.watermarks:
                     now = self.clock()
                     await self._retry(functools.partial(self.store.commit, snap, writes, now=now))
+                    self.items.put(writes.items, time.monotonic())
                 return result
             except ConflictError as exc:
                 result.conflicts += 1

@@ -12,8 +12,8 @@ import orjson
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer
-from loadtest.produce import ensure_topics, produce
 
+from loadtest.produce import ensure_topics, produce
 from loadtest.workers import WorkerProcess, wait_processed
 from loadtest.world import BAD_KINDS, World
 from recommender.keys import Keys
@@ -42,8 +42,9 @@ async def _drain(bootstrap: str, topic: str, expected: int, wait_s: float) -> li
     return out
 
 
+@pytest.mark.parametrize("engine", ["batch", "faust"])
 def test_bad_events_go_to_dead_letters_and_good_ones_apply(
-    namespace: dict[str, str], rclient: redis.Redis, tmp_path: Path
+    engine: str, namespace: dict[str, str], rclient: redis.Redis, tmp_path: Path
 ) -> None:
     s = Settings(
         kafka_bootstrap=namespace["KAFKA_BOOTSTRAP"],
@@ -75,7 +76,8 @@ def test_bad_events_go_to_dead_letters_and_good_ones_apply(
             progress=False,
         )
     )
-    worker = WorkerProcess(namespace, tmp_path / "worker.log").start()
+    env = {**namespace, "RECO_BROKER_REBALANCE_TIMEOUT_S": "4"}
+    worker = WorkerProcess(env, tmp_path / "worker.log", engine=engine).start()
     try:
         wait_processed(rclient, keys, len(catalog) + len(events), 90, [worker])
         letters = asyncio.run(_drain(s.kafka_bootstrap, s.topic("deadletters"), len(bad), 30))
