@@ -1,7 +1,7 @@
 # Run `make help` for the targets.
 PY ?= .venv/bin/python
 DURATION ?= 0
-EVENTS ?= 200000
+EVENTS ?= 300000
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
