@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a worker reuses catalog items it read, s (0 = always read Redis).",
     )
+    startup_wait_s: float = Field(
+        30.0, ge=0, description="How long a process waits for Kafka and Redis at start, s."
+    )
     worker_name: str = Field("", description="Name in dead letters and logs; default host:pid.")
 
     # --- profile model -----------------------------------------------------------------

@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from streams.preflight import wait_for_dependencies
+
+    problems = wait_for_dependencies(settings, settings.startup_wait_s)
+    if problems:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+        return 2
     try:
         import uvloop
 

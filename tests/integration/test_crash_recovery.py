@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
-from loadtest.produce import ensure_topics, produce
 
+from loadtest.produce import ensure_topics, produce
 from loadtest.workers import WorkerProcess, processed, wait_processed
 from loadtest.world import World
 from recommender.keys import Keys
