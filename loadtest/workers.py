@@ -12,6 +12,7 @@ from pathlib import Path
 
 import redis
 
+from loadtest.stack import stop_process
 from recommender.keys import Keys
 
 
@@ -58,14 +59,7 @@ class WorkerProcess:
         """SIGTERM and wait (SIGKILL after timeout); returns the exit code."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
     def tail(self, n: int = 40) -> str:
         """Last lines of the log, for error messages."""
