@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from loadtest.stack import stop_process
+from loadtest.stack import free_port, stop_process
 from recommender.keys import Keys
 
 
@@ -20,7 +20,9 @@ class WorkerProcess:
     """One `python -m streams worker` child process with its own log file."""
 
     def __init__(self, env: Mapping[str, str], log: Path, engine: str = "batch") -> None:
-        self.env = {**os.environ, **env}
+        # Several workers share a machine in tests and benchmarks: each gets its own port.
+        self.metrics_port = int(env.get("RECO_METRICS_PORT") or free_port())
+        self.env = {**os.environ, "RECO_METRICS_PORT": str(self.metrics_port), **env}
         self.log = log
         self.engine = engine
         self.proc: subprocess.Popen[bytes] | None = None

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     startup_wait_s: float = Field(
         30.0, ge=0, description="How long a process waits for Kafka and Redis at start, s."
     )
+    metrics_port: int = Field(
+        9101, ge=0, le=65535, description="Port of the worker's /metrics endpoint (0 = off)."
+    )
     worker_name: str = Field("", description="Name in dead letters and logs; default host:pid.")
 
     # --- profile model -----------------------------------------------------------------

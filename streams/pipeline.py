@@ -33,6 +33,7 @@ from recommender.profile import Touch, apply_touches
 from recommender.settings import Settings
 from recommender.store import RedisStore, Snapshot, WriteSet
 from schemas import Booking, CatalogItem, Click, DeadLetter, SchemaError, decode
+from streams import metrics
 from streams.item_cache import ItemCache
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class _Rejected:
     logical: str
     reason: str
     error_type: str
+    code: str = "invalid"  # short, bounded: the metrics label
 
 
 class Ingest:
@@ -112,18 +114,21 @@ class Ingest:
         for rec in records:
             logical = self.logical.get(rec.topic)
             if logical is None:
-                bad.append(_Rejected(rec, rec.topic, f"unexpected topic {rec.topic!r}", "topic"))
+                bad.append(
+                    _Rejected(rec, rec.topic, f"unexpected topic {rec.topic!r}", "topic", "topic")
+                )
                 continue
             try:
                 event = decode(logical, rec.value)
             except SchemaError as exc:
-                bad.append(_Rejected(rec, logical, exc.reason, "schema"))
+                bad.append(_Rejected(rec, logical, exc.reason, "schema", exc.code))
                 continue
             good.append(_Decoded(rec, logical, event))  # type: ignore[arg-type]
         return good, bad
 
     async def apply(self, records: Sequence[RawRecord]) -> BatchResult:
         """Apply one batch; returns once it is durable in Redis (dead letters acked)."""
+        started = time.perf_counter()
         good, bad = self._decode(records)
         users = {d.event.user_id for d in good if not isinstance(d.event, CatalogItem)}
         items = {d.event.item_id for d in good if d.event.item_id}
@@ -133,7 +138,11 @@ class Ingest:
         for attempt in range(_MAX_CONFLICTS):
             now_m = time.monotonic()
             cached, missing = self.items.split(items, now_m)
-            snap = await self._retry(functools.partial(self.store.load, tps, users, missing))
+            metrics.ITEM_CACHE.labels("hit").inc(len(cached))
+            metrics.ITEM_CACHE.labels("miss").inc(len(missing))
+            snap = await self._retry(
+                functools.partial(self.store.load, tps, users, missing), "load"
+            )
             self.items.put(snap.items, now_m)
             snap.items.update(cached)
             writes, rejected = self._build(snap, records, good, result)
@@ -154,11 +163,15 @@ class Ingest:
             try:
                 if writes.watermarks:
                     now = self.clock()
-                    await self._retry(functools.partial(self.store.commit, snap, writes, now=now))
+                    await self._retry(
+                        functools.partial(self.store.commit, snap, writes, now=now), "commit"
+                    )
                     self.items.put(writes.items, time.monotonic())
+                self._observe(records, good, [*bad, *rejected], sent, result, started)
                 return result
             except ConflictError as exc:
                 result.conflicts += 1
+                metrics.CONFLICTS.inc()
                 result.applied.clear()
                 result.dead.clear()
                 log.info("batch conflicted (%s); reloading", exc)
@@ -238,14 +251,48 @@ class Ingest:
             ts=self.clock(),
         )
 
-    async def _retry(self, op: Callable[[], Awaitable[T]]) -> T:
+    def _observe(
+        self,
+        records: Sequence[RawRecord],
+        good: Sequence[_Decoded],
+        rejected: Sequence[_Rejected],
+        sent: set[tuple[str, int, int]],
+        result: BatchResult,
+        started: float,
+    ) -> None:
+        """Record one committed batch in the metrics."""
+        by_topic: dict[str, int] = {}
+        for r in records:
+            by_topic[r.topic] = by_topic.get(r.topic, 0) + 1
+        for topic, n in by_topic.items():
+            metrics.EVENTS_CONSUMED.labels(self.logical.get(topic, "other")).inc(n)
+        for logical, n in result.applied.items():
+            metrics.EVENTS_APPLIED.labels(logical).inc(n)
+        for rej in rejected:
+            if (rej.rec.topic, rej.rec.partition, rej.rec.offset) in sent:
+                metrics.EVENTS_DEAD.labels(rej.logical, rej.code).inc()
+        metrics.EVENTS_SKIPPED.inc(result.skipped)
+        metrics.UNKNOWN_ITEMS.inc(result.unknown_items)
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        now = self.clock()
+        metrics.LAST_COMMIT.set(now)
+        newest = max(
+            (d.event.ts for d in good if not isinstance(d.event, CatalogItem)), default=None
+        )
+        if newest is not None:
+            metrics.FRESHNESS.observe(max(now - newest, 0.0))
+
+    async def _retry(self, op: Callable[[], Awaitable[T]], name: str) -> T:
         """Retry Redis connection failures with backoff up to redis_retry_s, then raise."""
         deadline = time.monotonic() + self.s.redis_retry_s
         delay = 0.05
         while True:
             try:
-                return await op()
+                with metrics.REDIS_SECONDS.labels(name).time():
+                    return await op()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                metrics.REDIS_ERRORS.labels(name).inc()
                 if time.monotonic() + delay > deadline:
                     raise StoreError(
                         f"Redis unavailable for {self.s.redis_retry_s:.0f} s: {exc}"

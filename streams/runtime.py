@@ -13,6 +13,7 @@ from mode import Service
 from recommender.keys import Keys
 from recommender.settings import Settings
 from recommender.store import RedisStore
+from streams import metrics
 from streams.batch_engine import BatchEngine
 from streams.deadletters import DeadLetterProducer
 from streams.pipeline import Ingest
@@ -44,6 +45,7 @@ class Runtime(Service):
         self.store = RedisStore.from_url(s.redis_url, Keys(s.key_prefix), WATERMARK_NAMESPACE)
         await self.store.ping()  # fail fast with a clear error on a wrong REDIS_URL
         await ensure_topics(s)
+        metrics.serve(s.metrics_port)
         self.producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
         await self.producer.start()
         sink = DeadLetterProducer(self.producer, s.topic("deadletters"))

@@ -6,12 +6,14 @@ import asyncio
 import base64
 import collections
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
 import redis
 from aiokafka import AIOKafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.produce import ensure_topics, produce
 from loadtest.workers import WorkerProcess, wait_processed
@@ -21,6 +23,18 @@ from recommender.settings import Settings
 from recommender.store import RedisStore
 
 pytestmark = pytest.mark.integration
+
+
+def _scrape(port: int) -> dict[tuple[str, ...], float]:
+    """Samples of the reco_worker_* counters as {(name, topic[, reason]): value}."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out: dict[tuple[str, ...], float] = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name.startswith("reco_worker_events_"):
+                key = (sample.name, sample.labels.get("topic", ""), sample.labels.get("reason", ""))
+                out[tuple(k for k in key if k)] = sample.value
+    return out
 
 
 async def _drain(bootstrap: str, topic: str, expected: int, wait_s: float) -> list[dict]:
@@ -82,6 +96,7 @@ def test_bad_events_go_to_dead_letters_and_good_ones_apply(
         wait_processed(rclient, keys, len(catalog) + len(events), 90, [worker])
         letters = asyncio.run(_drain(s.kafka_bootstrap, s.topic("deadletters"), len(bad), 30))
         assert worker.alive(), worker.tail()
+        scraped = _scrape(worker.metrics_port)
     finally:
         worker.stop()
 
@@ -98,6 +113,18 @@ def test_bad_events_go_to_dead_letters_and_good_ones_apply(
         assert d["offset"] >= 0 and d["partition"] >= 0
     pii = [d for d in letters if b"a@b.com" in base64.b64decode(d["value_b64"])]
     assert pii and all("personal data" in d["reason"] for d in pii)
+
+    # The worker's /metrics agrees with what happened.
+    applied = scraped.get(("reco_worker_events_applied_total", "clicks"), 0) + scraped.get(
+        ("reco_worker_events_applied_total", "bookings"), 0
+    )
+    assert applied == len(good)
+    dead_by_reason: collections.Counter[str] = collections.Counter()
+    for key, value in scraped.items():
+        if key[0] == "reco_worker_events_dead_lettered_total":
+            dead_by_reason[key[2]] += int(value)
+    assert sum(dead_by_reason.values()) == len(bad)
+    assert dead_by_reason.get("personal_data", 0) > 0 and dead_by_reason.get("empty", 0) > 0
 
     # Every good event reached its user's profile.
     per_user = collections.Counter(orjson.loads(r.value)["user_id"] for r in good)
