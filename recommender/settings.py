@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     )
     worker_name: str = Field("", description="Name in dead letters and logs; default host:pid.")
 
+    # --- API -------------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
+    api_auth: bool = Field(True, description="Require API keys (false only for development).")
+    api_keys_app: list[str] = Field(
+        default_factory=list, description="Keys for the app backend (JSON list in the env)."
+    )
+    api_keys_admin: list[str] = Field(
+        default_factory=list, description="Keys for admin endpoints (JSON list in the env)."
+    )
+
     # --- profile model -----------------------------------------------------------------
     vector_dim: int = Field(32, ge=4, le=1024, description="Item and user embedding dimension.")
     short_half_life_s: float = Field(

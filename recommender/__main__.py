@@ -1,0 +1,48 @@
+"""`python -m recommender serve`: run the recommendation API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from recommender.errors import ConfigError
+from recommender.settings import load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, validate settings, serve until stopped."""
+    ap = argparse.ArgumentParser(prog="python -m recommender")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    srv = sub.add_parser("serve", help="serve the HTTP API")
+    srv.add_argument("--host", default=None, help="overrides RECO_API_HOST")
+    srv.add_argument("--port", type=int, default=None, help="overrides RECO_API_PORT")
+    args = ap.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if settings.api_auth and not (settings.api_keys_app or settings.api_keys_admin):
+        print(
+            "error: no API keys: set RECO_API_KEYS_APP and RECO_API_KEYS_ADMIN (JSON lists), "
+            "or RECO_API_AUTH=false for local development",
+            file=sys.stderr,
+        )
+        return 2
+    import uvicorn
+
+    from recommender.api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level="info",
+        # uvicorn drains in-flight requests on SIGTERM for up to this long.
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The recommendation HTTP API (FastAPI on uvicorn)."""

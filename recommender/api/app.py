@@ -1,0 +1,115 @@
+"""The HTTP API: routes are thin; they load, call a pure function and answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from recommender.api import metrics
+from recommender.api.auth import require
+from recommender.keys import Keys
+from recommender.params import profile_params
+from recommender.profile_view import profile_view
+from recommender.settings import Settings
+from recommender.store import RedisStore
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+class OrjsonResponse(JSONResponse):
+    """JSON bodies through orjson: faster than the standard library on the hot path."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+UserId = Annotated[str, Path(pattern=ID_PATTERN, description="Pseudonymous user id.")]
+
+
+def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
+    """The API bound to one settings object (and optionally an existing store)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if store is not None:
+            yield  # the caller owns the store
+            return
+        app.state.store = RedisStore.from_url(
+            settings.redis_url, Keys(settings.key_prefix), "ingest"
+        )
+        try:
+            yield
+        finally:
+            await app.state.store.close()
+
+    app = FastAPI(
+        title="travel-reco",
+        version="1",
+        description="Live recommendations and profiles for travellers.",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    params = profile_params(settings)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0])
+        return OrjsonResponse(
+            {"error": f"invalid parameter '{where}': {err['msg']}"}, status_code=400
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return OrjsonResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    app.middleware("http")(metrics.track)
+
+    @app.get("/healthz", tags=["ops"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="Ready to serve: Redis reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await request.app.state.store.ping()
+            checks["redis"] = "ok"
+        except (RedisError, OSError) as exc:
+            checks["redis"] = f"unreachable: {exc}"
+        ready = all(v == "ok" for v in checks.values())
+        return OrjsonResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        "/v1/users/{user_id}/profile",
+        tags=["users"],
+        summary="A user's live profile: affinities, recent and booked items, embedding age",
+        dependencies=[Depends(require("app"))],
+        responses={404: {"description": "No events seen for this user yet"}},
+    )
+    async def user_profile(user_id: UserId, request: Request) -> dict[str, Any]:
+        try:
+            profiles = await request.app.state.store.read_profiles([user_id])
+        except (RedisError, OSError) as exc:
+            raise HTTPException(503, f"profile store unavailable: {exc}") from None
+        p = profiles.get(user_id)
+        if p is None:
+            raise HTTPException(404, f"no profile for user '{user_id}' yet")
+        return profile_view(user_id, p, params, now=time.time())
+
+    return app

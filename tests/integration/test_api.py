@@ -1,0 +1,182 @@
+"""The HTTP API through httpx against real Redis: auth, errors, profile, health, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+import pytest
+from fastapi import Depends, FastAPI
+
+from loadtest.stack import Stack, free_port
+from recommender.api.app import create_app
+from recommender.api.auth import require
+from recommender.keys import Keys
+from recommender.settings import Settings
+from recommender.store import RedisStore
+from streams.pipeline import Ingest, RawRecord
+
+pytestmark = pytest.mark.integration
+
+APP_KEY, ADMIN_KEY = "app-key-123", "admin-key-456"
+
+
+def _settings(namespace: dict[str, str]) -> Settings:
+    return Settings(
+        redis_url=namespace["REDIS_URL"],
+        topic_prefix=namespace["RECO_TOPIC_PREFIX"],
+        key_prefix=namespace["RECO_KEY_PREFIX"],
+        api_keys_app=[APP_KEY],
+        api_keys_admin=[ADMIN_KEY],
+    )
+
+
+@pytest.fixture
+async def client(namespace: dict[str, str], stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    s = _settings(namespace)
+    store = RedisStore.from_url(s.redis_url, Keys(s.key_prefix), "ingest")
+
+    async def no_letters(_: object) -> None:
+        raise AssertionError("no dead letters expected")
+
+    ingest = Ingest(s, store, no_letters, consumer_name="test")
+    now = time.time()
+    clicks = [
+        {
+            "v": 1,
+            "event_id": f"e{i}",
+            "user_id": "u1",
+            "session_id": "s1",
+            "action": "view",
+            "item_id": f"h-sanya-{i}",
+            "item_type": "hotel",
+            "destination": "sanya",
+            "price": 600.0,
+            "currency": "CNY",
+            "ts": now - 60 + i,
+        }
+        for i in range(5)
+    ]
+    await ingest.apply(
+        [RawRecord(s.topic("clicks"), 0, i, b"u1", orjson.dumps(c)) for i, c in enumerate(clicks)]
+    )
+    app = create_app(s, store)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        yield c
+    await store.close()
+
+
+async def test_profile_of_a_known_user(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/users/u1/profile", headers={"X-API-Key": APP_KEY})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["events"] == 5
+    assert body["affinities"]["dest"][0]["key"] == "sanya"
+    assert body["recent_items"][0]["item_id"] == "h-sanya-4"
+    assert body["has_embedding"] and 0 <= body["seconds_since_active"] < 120
+
+
+async def test_unknown_user_is_404_with_a_message(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/users/nobody/profile", headers={"X-API-Key": APP_KEY})
+    assert r.status_code == 404
+    assert "nobody" in r.json()["error"]
+
+
+async def test_bad_user_id_names_the_parameter(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/users/a@b.com/profile", headers={"X-API-Key": APP_KEY})
+    assert r.status_code == 400
+    assert "user_id" in r.json()["error"]
+
+
+async def test_keys_are_required_and_checked(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/users/u1/profile")
+    assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
+    r = await client.get("/v1/users/u1/profile", headers={"X-API-Key": "wrong"})
+    assert r.status_code == 401
+    r = await client.get("/v1/users/u1/profile", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert r.status_code == 200
+
+
+async def test_app_key_cannot_use_admin_scope(namespace: dict[str, str]) -> None:
+    app = FastAPI()
+    app.state.settings = _settings(namespace)
+
+    @app.get("/admin-only", dependencies=[Depends(require("admin"))])
+    async def admin_only() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
+        assert (await c.get("/admin-only", headers={"X-API-Key": APP_KEY})).status_code == 403
+        assert (await c.get("/admin-only", headers={"X-API-Key": ADMIN_KEY})).status_code == 200
+
+
+async def test_health_ready_metrics_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok"
+    await client.get("/v1/users/u1/profile", headers={"X-API-Key": APP_KEY})
+    metrics = (await client.get("/metrics")).text
+    assert 'reco_api_requests_total{route="/v1/users/{user_id}/profile",status="200"}' in metrics
+    spec = (await client.get("/openapi.json")).json()
+    assert "/v1/users/{user_id}/profile" in spec["paths"]
+
+
+async def test_not_ready_without_redis(namespace: dict[str, str]) -> None:
+    s = _settings(namespace)
+    dead = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", Keys("x"), "ingest")
+    app = create_app(s, dead)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
+        r = await c.get("/readyz")
+        assert r.status_code == 503 and r.json()["ready"] is False
+        r = await c.get("/v1/users/u1/profile", headers={"X-API-Key": APP_KEY})
+        assert r.status_code == 503 and "unavailable" in r.json()["error"]
+    await dead.close()
+
+
+def test_serve_starts_answers_and_stops(namespace: dict[str, str]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    env = {
+        **os.environ,
+        **namespace,
+        "RECO_API_PORT": str(port),
+        "RECO_API_KEYS_APP": f'["{APP_KEY}"]',
+    }
+    no_keys = subprocess.run(
+        [sys.executable, "-m", "recommender", "serve"],
+        env={**env, "RECO_API_KEYS_APP": "[]"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert no_keys.returncode == 2 and "RECO_API_KEYS_APP" in no_keys.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "API did not start"
+                time.sleep(0.1)
+        assert r.json() == {"status": "ok"}
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/users/u1/profile", headers={"X-API-Key": "x"})
+        assert r.status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught (exit -15).
+        assert proc.wait(15) in (0, -signal.SIGTERM)
