@@ -56,13 +56,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a subcommand."""
-    from loadtest import generate
+    from loadtest import eval_cli, generate
 
     ap = argparse.ArgumentParser(prog="python -m loadtest")
     sub = ap.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("stack", help="run the embedded broker + Redis until Ctrl-C")
     st.set_defaults(fn=_stack)
     generate.add_parser(sub)
+    eval_cli.add_parser(sub)
     d = sub.add_parser("demo", help="the product live on the embedded stack")
     d.add_argument("--duration", type=float, default=0, help="seconds; 0 = until Ctrl-C")
     d.add_argument("--rate", type=float, default=300, help="synthetic events/s")
