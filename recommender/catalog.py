@@ -151,4 +151,6 @@ class ItemResolver:
             item.band,
             booking_id=b.booking_id,
             amount_base=amount,
+            travel_start=b.travel_start.isoformat(),
+            travel_end=b.travel_end.isoformat() if b.travel_end else None,
         )

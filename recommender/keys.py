@@ -35,6 +35,10 @@ class Keys:
         """Stream: one entry per catalog change (item id, active), for index followers."""
         return f"{self.prefix}:catalog:log"
 
+    def popularity(self, day: str, market: str) -> str:
+        """Sorted set: item -> summed event weight on that UTC day in that market."""
+        return f"{self.prefix}:pop:{day}:{market}"
+
     def offsets(self, group: str, topic: str, partition: int) -> str:
         """String: highest offset of (topic, partition) applied to Redis by this group."""
         return f"{self.prefix}:off:{group}:{topic}:{partition}"

@@ -59,6 +59,8 @@ class Touch:
     band: str | None = None
     booking_id: str | None = None
     amount_base: float = 0.0
+    travel_start: str | None = None  # ISO date, bookings only
+    travel_end: str | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +72,9 @@ class Booked:
     ts: float
     amount_base: float
     destination: str
+    item_type: str = ""
+    travel_start: str | None = None  # ISO date; cross-sell needs the trip's dates
+    travel_end: str | None = None
 
 
 @dataclass(slots=True)
@@ -164,17 +169,22 @@ def _apply_booking(p: Profile, t: Touch) -> bool:
     prev = p.bookings.get(t.booking_id)
     item_id = t.item.item_id if t.item else ""
     dest = t.destination or ""
+    itype = t.item_type or (t.item.item_type if t.item else "")
     if t.action == "book":
         # A cancellation is terminal: a late-arriving confirmation must not resurrect it.
         if prev is None:
-            p.bookings[t.booking_id] = Booked(item_id, "confirmed", t.ts, t.amount_base, dest)
+            p.bookings[t.booking_id] = Booked(
+                item_id, "confirmed", t.ts, t.amount_base, dest, itype, t.travel_start, t.travel_end
+            )
             p.monetary += t.amount_base
             p.n_bookings += 1
             p.last_booking = max(p.last_booking, t.ts)
             return True
     elif t.action == "cancel":
         if prev is None:
-            p.bookings[t.booking_id] = Booked(item_id, "cancelled", t.ts, t.amount_base, dest)
+            p.bookings[t.booking_id] = Booked(
+                item_id, "cancelled", t.ts, t.amount_base, dest, itype, t.travel_start, t.travel_end
+            )
         elif prev.status == "confirmed":
             prev.status = "cancelled"
             p.monetary -= prev.amount_base

@@ -45,7 +45,16 @@ def dumps(p: Profile, version: int = 0) -> bytes:
         "aff": p.aff,
         "rec": p.recent,
         "bk": {
-            k: [b.item_id, b.status, b.ts, b.amount_base, b.destination]
+            k: [
+                b.item_id,
+                b.status,
+                b.ts,
+                b.amount_base,
+                b.destination,
+                b.item_type,
+                b.travel_start,
+                b.travel_end,
+            ]
             for k, b in p.bookings.items()
         },
         "m": p.monetary,

@@ -17,6 +17,7 @@ from recommender.profile import Profile
 from recommender.profile_codec import dumps, loads, version_bytes, version_of
 
 TopicPartition = tuple[str, int]
+POPULARITY_TTL_S = 8 * 86_400  # a week of days is read; one more day covers time zones
 _COMMIT_LUA = resources.files("recommender").joinpath("commit.lua").read_text()
 
 
@@ -46,6 +47,7 @@ class WriteSet:
     profiles: dict[str, Profile] = field(default_factory=dict)
     items: dict[str, StoredItem] = field(default_factory=dict)
     unknown_items: dict[str, int] = field(default_factory=dict)
+    popularity: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
 
 
@@ -136,6 +138,11 @@ class RedisStore:
             ops.append(
                 ("XADD", k.catalog_log(), "MAXLEN", "~", 100_000, "*", "item", i, "active", active)
             )
+        for (day, market), scores in w.popularity.items():
+            key = k.popularity(day, market)
+            packed = "\n".join(f"{score!r}\t{item_id}" for item_id, score in scores.items())
+            ops.append(("ZINCRMANY", key, packed))
+            ops.append(("EXPIRE", key, POPULARITY_TTL_S))
         for i, n in w.unknown_items.items():
             ops.append(("HINCRBY", k.unknown_items(), i, n))
         for name, n in w.stats.items():

@@ -26,6 +26,7 @@ from typing import TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from recommender import popularity
 from recommender.catalog import ItemResolver, catalog_upsert
 from recommender.errors import BadEvent, ConflictError, StoreError
 from recommender.params import profile_params
@@ -231,6 +232,7 @@ class Ingest:
         writes.unknown_items = resolver.unknown
         result.unknown_items = sum(resolver.unknown.values())
         if touches:
+            writes.popularity = popularity.increments(touches, self.params.weights)
             writes.profiles = apply_touches(dict(snap.profiles), touches, self.params)
             touched = {t.user_id for t in touches}
             writes.profiles = {u: p for u, p in writes.profiles.items() if u in touched}

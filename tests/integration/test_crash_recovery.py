@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 import redis
 
@@ -17,7 +18,7 @@ from loadtest.world import World
 from recommender.keys import Keys
 from recommender.settings import Settings
 from recommender.store import RedisStore
-from tests.reference import ground_truth
+from tests.reference import BOOK_WEIGHT, WEIGHTS, ground_truth
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +96,18 @@ def test_kill9_mid_stream_loses_nothing_and_counts_nothing_twice(
     finally:
         for w in workers:
             w.stop()
+
+    # Popularity counters were committed with the batches: every item event counted once.
+    expected_weight = sum(
+        (BOOK_WEIGHT if r.topic == "bookings" else WEIGHTS[e["action"]])
+        for r in events
+        if (e := orjson.loads(r.value)).get("item_id")
+        and (r.topic == "clicks" or e["status"] == "confirmed")
+    )
+    counted = 0.0
+    for key in rclient.scan_iter(f"{s.key_prefix}:pop:*:_all", count=1000):
+        counted += sum(score for _, score in rclient.zrange(key, 0, -1, withscores=True))
+    assert counted == pytest.approx(expected_weight, rel=1e-12)
 
     truth = ground_truth([r.value for r in catalog], [(r.topic, r.value) for r in events], s)
     store = RedisStore.from_url(s.redis_url, keys, "ingest")

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from loadtest.stack import Stack
+from recommender import popularity
 from recommender.keys import Keys
 from recommender.settings import Settings
 from recommender.store import RedisStore
@@ -145,3 +146,20 @@ async def test_unknown_item_is_applied_and_recorded(
     assert unknown == {b"h-new": b"1"}
     assert profiles["u9"].embedding() is not None
     assert profiles["u9"].aff["dest"] == {"sanya": 1.0}
+
+
+async def test_popularity_counts_once_per_event(namespace: dict[str, str], stack: Stack) -> None:
+    s, store, _, ingest = make(namespace)
+    keys = Keys(s.key_prefix)
+    batch = [RawRecord(s.topic("clicks"), 0, i, b"u1", click(i)) for i in range(4)]
+    try:
+        await ingest.apply(batch)
+        await ingest.apply(batch)  # redelivered: must not count again
+        day = popularity.day_of(1_000.0)
+        in_sanya = await store.r.zscore(keys.popularity(day, "sanya"), "h1")
+        everywhere = await store.r.zscore(keys.popularity(day, popularity.ALL_MARKETS), "h1")
+        ttl = await store.r.ttl(keys.popularity(day, "sanya"))
+    finally:
+        await store.close()
+    assert in_sanya == everywhere == 4.0  # four views of weight 1
+    assert 0 < ttl <= 8 * 86_400
