@@ -1,0 +1,346 @@
+"""Final ranking: merge retrieval candidates, filter, score, diversify and explain (pure).
+
+score = w.session    * session     (best next-item rule score / best session score of the request)
+      + w.similarity * similarity  (best cosine of short / long / similar)
+      + w.affinity   * affinity    (mean share of the user's affinity held by the item's
+                                    dest / type / band / stars, over facets both sides know)
+      + w.popularity * popularity  (best popular / trending score)
+      + w.price_fit  * price_fit   (share of the user's band affinity in the item's band)
+      + w.cross_sell * cross_sell  (best cross-sell score)
+
+Affinities are shares within a facet, and every entry of a profile is referenced at the same
+time ``p.t``, so decaying them to ``now`` would not change any share. Ties are broken by item id
+everywhere, so the same input always gives the same list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from recommender import reasons
+from recommender.features import price_band
+from recommender.profile import Booked, Profile
+
+# Which score term each retrieval source feeds.
+_TERM_OF_SOURCE: Mapping[str, str] = {
+    "session": "session",
+    "short": "similarity",
+    "long": "similarity",
+    "similar": "similarity",
+    "popular": "popularity",
+    "trending": "popularity",
+    "cross_sell": "cross_sell",
+}
+# On equal contributions the reason comes from the first of these.
+_REASON_PRIORITY = ("cross_sell", "session", "similarity", "popularity", "price_fit", "affinity")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemMeta:
+    """What ranking needs to know about a catalog item."""
+
+    item_id: str
+    item_type: str
+    destination: str
+    price_base: float | None
+    band: str | None  # None: derived from item_type and price_base when possible
+    stars: int | None
+    title: str | None
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One retrieval hit; an item may come from several sources."""
+
+    item_id: str
+    source: str  # session | short | long | similar | popular | trending | cross_sell
+    score: float
+    anchor: str | None = None  # recent item (session, similar) or destination (popular, cross_sell)
+
+
+@dataclass(frozen=True, slots=True)
+class RankRequest:
+    """What the caller asks for."""
+
+    k: int = 10
+    item_types: frozenset[str] | None = None  # None: any type
+    destination: str | None = None  # None: any destination
+    exclude: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RankWeights:
+    """Weights of the score terms; unitless, candidate scores are expected in [0, 1]."""
+
+    # Next-item rules from the current session: the freshest intent signal.
+    session: float = 1.0
+    # Embedding (short/long) and item-neighbour similarity; cosine.
+    similarity: float = 0.6
+    # Fit with the user's destination / type / band / stars affinities.
+    affinity: float = 0.5
+    # Market popularity and global trends; mostly breaks ties among personal candidates.
+    popularity: float = 0.2
+    # Item's price band is one the user usually picks.
+    price_fit: float = 0.3
+    # Hotels, cars and tours for a booked flight's destination: the most certain need.
+    cross_sell: float = 2.0
+    # Most items per (item_type, destination) among the first k, so one city cannot fill a list.
+    max_per_group: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One recommendation as served."""
+
+    item_id: str
+    score: float
+    reason: str
+    source: str  # the retrieval source with the largest contribution
+    item_type: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    """An upcoming trip, known from a booked flight."""
+
+    destination: str
+    start: str | None  # ISO date
+    end: str | None
+
+
+def _shares(profile: Profile | None) -> dict[str, dict[str, float]]:
+    """Each affinity as a share of its facet's total; facets without data are left out."""
+    shares: dict[str, dict[str, float]] = {}
+    for facet, entries in (profile.aff if profile is not None else {}).items():
+        total = sum(v for v in entries.values() if v > 0)
+        if total > 0:
+            shares[facet] = {key: v / total for key, v in entries.items()}
+    return shares
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _trip_ahead(b: Booked, today: date) -> bool:
+    start, end = _parse_date(b.travel_start), _parse_date(b.travel_end)
+    if start is not None:
+        return start >= today
+    return end is None or end >= today  # start unknown: only a finished trip is ruled out
+
+
+def cross_sell_trip(profile: Profile | None, *, now: float) -> Trip | None:
+    """The trip of the newest confirmed flight booking that has not started yet (UTC dates)."""
+    if profile is None:
+        return None
+    today = datetime.fromtimestamp(now, tz=UTC).date()
+    flights = [
+        b
+        for b in profile.bookings.values()
+        if b.status == "confirmed"
+        and b.item_type == "flight"
+        and b.destination
+        and _trip_ahead(b, today)
+    ]
+    if not flights:
+        return None
+    b = min(flights, key=lambda b: (-b.ts, b.item_id, b.travel_start or ""))
+    return Trip(b.destination, b.travel_start, b.travel_end)
+
+
+def needs_fallback(profile: Profile | None) -> bool:
+    """True for unknown users and users with no item events yet (searches only)."""
+    if profile is None:
+        return True
+    return not profile.recent and profile.embedding("long") is None
+
+
+def _stronger(a: Candidate, b: Candidate) -> bool:
+    """Higher score wins; ties go to the smaller (source, anchor) so input order never matters."""
+    if a.score != b.score:
+        return a.score > b.score
+    return (a.source, a.anchor or "") < (b.source, b.anchor or "")
+
+
+def _merge(candidates: Iterable[Candidate]) -> dict[str, dict[str, Candidate]]:
+    """Best candidate per item and score term."""
+    best: dict[str, dict[str, Candidate]] = {}
+    for c in candidates:
+        term = _TERM_OF_SOURCE.get(c.source)
+        if term is None:
+            raise ValueError(f"unknown candidate source {c.source!r}")
+        per_term = best.setdefault(c.item_id, {})
+        current = per_term.get(term)
+        if current is None or _stronger(c, current):
+            per_term[term] = c
+    return best
+
+
+def _eligible(item_id: str, item: ItemMeta, req: RankRequest, blocked: set[str]) -> bool:
+    return (
+        item.active
+        and item_id not in blocked
+        and (req.item_types is None or item.item_type in req.item_types)
+        and (req.destination is None or item.destination == req.destination)
+    )
+
+
+def _facet_keys(item: ItemMeta) -> dict[str, str]:
+    band = item.band or price_band(item.item_type, item.price_base)
+    keys = {"dest": item.destination, "type": item.item_type, "band": band or ""}
+    keys["stars"] = str(item.stars) if item.stars else ""
+    return {facet: key for facet, key in keys.items() if key}
+
+
+def _source_reason(
+    c: Candidate, item: ItemMeta, items: Mapping[str, ItemMeta], trip: Trip | None
+) -> str:
+    anchor_item = items.get(c.anchor) if c.anchor else None
+    return reasons.for_candidate(
+        c.source,
+        c.anchor,
+        item.destination,
+        anchor_label=anchor_item.title if anchor_item is not None else None,
+        trip_destination=trip.destination if trip is not None else None,
+        trip_start=trip.start if trip is not None else None,
+    )
+
+
+def _score(
+    item_id: str,
+    item: ItemMeta,
+    hits: Mapping[str, Candidate],
+    items: Mapping[str, ItemMeta],
+    w: RankWeights,
+    shares: Mapping[str, Mapping[str, float]],
+    session_max: float,
+    trip: Trip | None,
+) -> Ranked:
+    def hit(term: str) -> float:
+        c = hits.get(term)
+        return c.score if c is not None else 0.0
+
+    keys = _facet_keys(item)
+    known = {f: shares[f].get(k, 0.0) for f, k in keys.items() if f in shares}
+    affinity = sum(known.values()) / len(known) if known else 0.0
+    price_fit = known.get("band", 0.0)
+    session = hit("session") / session_max if session_max > 0 else 0.0
+    parts = {
+        "cross_sell": w.cross_sell * hit("cross_sell"),
+        "session": w.session * session,
+        "similarity": w.similarity * hit("similarity"),
+        "popularity": w.popularity * hit("popularity"),
+        "price_fit": w.price_fit * price_fit,
+        "affinity": w.affinity * affinity,
+    }
+    score = sum(parts.values())
+    # Retrieval source credited with the item: the candidate term contributing most.
+    lead = max(hits, key=lambda t: (parts[t], -_REASON_PRIORITY.index(t)))
+    top = max(_REASON_PRIORITY, key=lambda t: (parts[t], -_REASON_PRIORITY.index(t)))
+    if top in hits and parts[top] > 0:
+        reason = _source_reason(hits[top], item, items, trip)
+    elif top == "price_fit" and parts[top] > 0:
+        reason = reasons.usual_budget()
+    elif top == "affinity" and parts[top] > 0:
+        facet = max(known, key=lambda f: (known[f], f))
+        reason = reasons.affinity(facet, keys[facet], item.item_type)
+    else:
+        reason = _source_reason(hits[lead], item, items, trip)
+    return Ranked(item_id, score, reason, hits[lead].source, item.item_type, item.destination)
+
+
+def _diversify(ordered: Sequence[Ranked], k: int, max_per_group: int) -> list[Ranked]:
+    """Greedy in the given order, at most max_per_group per (type, destination); then fill."""
+    picked: list[Ranked] = []
+    deferred: list[Ranked] = []
+    per_group: dict[tuple[str, str], int] = {}
+    for r in ordered:
+        if len(picked) == k:
+            return picked
+        group = (r.item_type, r.destination)
+        if per_group.get(group, 0) < max_per_group:
+            per_group[group] = per_group.get(group, 0) + 1
+            picked.append(r)
+        else:
+            deferred.append(r)
+    return picked + deferred[: k - len(picked)]
+
+
+def rank(
+    profile: Profile | None,
+    candidates: Sequence[Candidate],
+    items: Mapping[str, ItemMeta],
+    req: RankRequest,
+    w: RankWeights,
+    *,
+    now: float,
+    affinity_half_life_s: float,
+) -> list[Ranked]:
+    """The top req.k candidates for one user, filtered, scored, diversified and explained.
+
+    ``affinity_half_life_s`` is accepted for the settings wiring but does not change the
+    result: shares within a facet are the same at any reference time.
+    """
+    if affinity_half_life_s <= 0:
+        raise ValueError("affinity_half_life_s must be positive")
+    if req.k <= 0:
+        return []
+    blocked = set(req.exclude)
+    if profile is not None:
+        blocked.update(profile.booked_items())
+        if profile.recent:
+            # Re-showing viewed items is often right in travel; only the one on screen goes.
+            blocked.add(profile.recent[0][0])
+    merged = _merge(candidates)
+    session_max = max((c.score for c in candidates if c.source == "session"), default=0.0)
+    shares = _shares(profile)
+    trip = cross_sell_trip(profile, now=now)
+    scored = []
+    for item_id, hits in merged.items():
+        item = items.get(item_id)
+        if item is not None and _eligible(item_id, item, req, blocked):
+            scored.append(_score(item_id, item, hits, items, w, shares, session_max, trip))
+    scored.sort(key=lambda r: (-r.score, r.item_id))
+    return _diversify(scored, req.k, w.max_per_group)
+
+
+def _best_by_item(candidates: Iterable[Candidate]) -> list[Candidate]:
+    best: dict[str, Candidate] = {}
+    for c in candidates:
+        current = best.get(c.item_id)
+        if current is None or _stronger(c, current):
+            best[c.item_id] = c
+    return sorted(best.values(), key=lambda c: (-c.score, c.item_id))
+
+
+def fallback(
+    candidates_popular: Sequence[Candidate],
+    candidates_trending: Sequence[Candidate],
+    items: Mapping[str, ItemMeta],
+    req: RankRequest,
+    w: RankWeights,
+) -> list[Ranked]:
+    """For unknown or cold users: market popular first, then global trending, diversified."""
+    if req.k <= 0:
+        return []
+    blocked = set(req.exclude)
+    ordered: list[Ranked] = []
+    seen: set[str] = set()
+    for c in [*_best_by_item(candidates_popular), *_best_by_item(candidates_trending)]:
+        item = items.get(c.item_id)
+        if c.item_id in seen or item is None or not _eligible(c.item_id, item, req, blocked):
+            continue
+        seen.add(c.item_id)
+        reason = _source_reason(c, item, items, None)
+        score = w.popularity * c.score
+        ordered.append(Ranked(c.item_id, score, reason, c.source, item.item_type, item.destination))
+    return _diversify(ordered, req.k, w.max_per_group)
