@@ -108,6 +108,45 @@ class Settings(BaseSettings):
         default_factory=list, description="Keys for admin endpoints (JSON list in the env)."
     )
 
+    # --- model ---------------------------------------------------------------------------
+    model_dir: str = Field(
+        ".run/models", description="Where the trainer writes models, one directory per version."
+    )
+    model_poll_s: float = Field(
+        5.0, gt=0, description="How often API and workers check for a newly published model, s."
+    )
+    model_keep: int = Field(
+        5, ge=1, le=1000, description="Model versions the trainer keeps on disk (older deleted)."
+    )
+    model_top_n: int = Field(
+        50, ge=1, le=1000, description="Next items kept per item in the model's rule tables."
+    )
+    train_window_days: float = Field(
+        90.0, ge=0, description="Train on events this close to the newest one, days (0 = all)."
+    )
+    train_trip_days: float = Field(
+        30.0, gt=0, description="One user's bookings this close together form one trip, days."
+    )
+    train_timeout_s: float = Field(
+        600.0, gt=0, description="Longest the trainer reads Kafka, then trains on what it has, s."
+    )
+    train_idle_s: float = Field(
+        2.0, gt=0, description="Trainer: a partition at its end, idle this long, is fully read, s."
+    )
+    train_cooc_window: int = Field(
+        5, ge=1, le=50, description="Clicks either side that co-occur, for learning item vectors."
+    )
+    train_min_count: float = Field(
+        5.0, ge=0, description="Weighted co-occurrences before an item's learned vector is trusted."
+    )
+    train_alpha: float = Field(
+        0.8, ge=0, le=1, description="Share of the learned item vector in its blend with content."
+    )
+
+    index_nprobe: int = Field(
+        32, ge=1, le=4096, description="IVF lists probed per query: the recall/latency knob."
+    )
+
     # --- profile model -----------------------------------------------------------------
     vector_dim: int = Field(32, ge=4, le=1024, description="Item and user embedding dimension.")
     short_half_life_s: float = Field(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,11 +16,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from recommender.api import metrics
+from recommender.api import metrics, routes
 from recommender.api.auth import require
+from recommender.catalog_view import CatalogView
+from recommender.index import IndexParams
 from recommender.keys import Keys
 from recommender.params import profile_params
 from recommender.profile_view import profile_view
+from recommender.ranking import RankWeights
+from recommender.recommend import Recommender
 from recommender.settings import Settings
 from recommender.store import RedisStore
 
@@ -40,16 +46,11 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if store is not None:
-            yield  # the caller owns the store
-            return
-        app.state.store = RedisStore.from_url(
-            settings.redis_url, Keys(settings.key_prefix), "ingest"
-        )
+        await start_services(app)
         try:
             yield
         finally:
-            await app.state.store.close()
+            await stop_services(app)
 
     app = FastAPI(
         title="travel-reco",
@@ -60,6 +61,9 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.owns_store = store is None
+    app.state.recommender = None
+    app.state.tasks = []
     params = profile_params(settings)
 
     @app.exception_handler(RequestValidationError)
@@ -80,9 +84,12 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], summary="Ready to serve: Redis reachable")
+    @app.get("/readyz", tags=["ops"], summary="Ready to serve: index loaded, Redis reachable")
     async def readyz(request: Request) -> JSONResponse:
-        checks: dict[str, str] = {}
+        reco = request.app.state.recommender
+        checks: dict[str, str] = {
+            "index": "ok" if reco is not None and reco.catalog.loaded else "not loaded"
+        }
         try:
             await request.app.state.store.ping()
             checks["redis"] = "ok"
@@ -112,4 +119,35 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
             raise HTTPException(404, f"no profile for user '{user_id}' yet")
         return profile_view(user_id, p, params, now=time.time())
 
+    routes.add_recommendation_routes(app)
     return app
+
+
+async def start_services(app: FastAPI) -> None:
+    """Open the store, load the catalog and index, follow catalog changes."""
+    s: Settings = app.state.settings
+    if app.state.store is None:
+        app.state.store = RedisStore.from_url(s.redis_url, Keys(s.key_prefix), "ingest")
+    catalog = CatalogView(app.state.store, s.vector_dim, IndexParams(nprobe=s.index_nprobe))
+    await catalog.load()
+    app.state.recommender = Recommender(
+        app.state.store,
+        catalog,
+        weights=RankWeights(),
+        affinity_half_life_s=s.affinity_half_life_s,
+    )
+    app.state.stop = asyncio.Event()
+    app.state.tasks = [asyncio.create_task(catalog.follow(app.state.stop))]
+
+
+async def stop_services(app: FastAPI) -> None:
+    """Stop background tasks; close the store if this app opened it."""
+    if getattr(app.state, "stop", None) is not None:
+        app.state.stop.set()
+    for task in app.state.tasks:
+        task.cancel()
+    for task in app.state.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if app.state.owns_store and app.state.store is not None:
+        await app.state.store.close()

@@ -11,7 +11,7 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from loadtest.stack import Stack, free_port
-from recommender.api.app import create_app
+from recommender.api.app import create_app, start_services, stop_services
 from recommender.api.auth import require
 from recommender.keys import Keys
 from recommender.settings import Settings
@@ -43,6 +43,51 @@ async def client(namespace: dict[str, str], stack: Stack) -> AsyncIterator[httpx
 
     ingest = Ingest(s, store, no_letters, consumer_name="test")
     now = time.time()
+    catalog = [
+        {
+            "v": 1,
+            "item_id": f"h-sanya-{i}",
+            "item_type": "hotel",
+            "destination": "sanya",
+            "price": 500.0 + 50 * i,
+            "currency": "CNY",
+            "title": f"Sanya Bay Hotel {i}",
+            "attributes": {"stars": 3 + i % 3},
+            "updated_at": now - 3600,
+        }
+        for i in range(8)
+    ] + [
+        {
+            "v": 1,
+            "item_id": f"t-tokyo-{i}",
+            "item_type": "tour",
+            "destination": "tokyo",
+            "price": 300.0,
+            "currency": "CNY",
+            "updated_at": now - 3600,
+        }
+        for i in range(4)
+    ]
+    await ingest.apply(
+        [RawRecord(s.topic("catalog"), 0, i, b"c", orjson.dumps(c)) for i, c in enumerate(catalog)]
+    )
+    others = [
+        {
+            "v": 1,
+            "event_id": f"o{i}",
+            "user_id": f"u{100 + i}",
+            "session_id": "s9",
+            "action": "view",
+            "item_id": f"t-tokyo-{i % 4}",
+            "item_type": "tour",
+            "destination": "tokyo",
+            "ts": now - 30,
+        }
+        for i in range(6)
+    ]
+    await ingest.apply(
+        [RawRecord(s.topic("clicks"), 1, i, b"o", orjson.dumps(c)) for i, c in enumerate(others)]
+    )
     clicks = [
         {
             "v": 1,
@@ -63,9 +108,13 @@ async def client(namespace: dict[str, str], stack: Stack) -> AsyncIterator[httpx
         [RawRecord(s.topic("clicks"), 0, i, b"u1", orjson.dumps(c)) for i, c in enumerate(clicks)]
     )
     app = create_app(s, store)
+    await start_services(app)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+        c.app = app  # type: ignore[attr-defined]
+        c.ingest = ingest  # type: ignore[attr-defined]
         yield c
+    await stop_services(app)
     await store.close()
 
 
@@ -113,6 +162,74 @@ async def test_app_key_cannot_use_admin_scope(namespace: dict[str, str]) -> None
         assert (await c.get("/admin-only", headers={"X-API-Key": ADMIN_KEY})).status_code == 200
 
 
+async def test_recommendations_for_a_known_user(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/users/u1/recommendations?k=5", headers={"X-API-Key": APP_KEY})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["known_user"] and len(body["items"]) == 5
+    ids = [i["item_id"] for i in body["items"]]
+    assert "h-sanya-4" not in ids  # the item just viewed is not offered back first
+    assert all(i["reason"] for i in body["items"])
+    # The user only looked at Sanya hotels: they lead the list, with at most 3 per group.
+    assert body["items"][0]["destination"] == "sanya"
+    assert sum(1 for i in body["items"] if i["item_type"] == "hotel") <= 3 or len(ids) > 5
+
+
+async def test_unknown_user_gets_fallback_offers(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/users/newcomer/recommendations?k=3", headers={"X-API-Key": APP_KEY})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["fallback"] and not body["known_user"]
+    assert [i["item_id"] for i in body["items"]] and all(
+        i["item_id"].startswith(("t-tokyo", "h-sanya")) for i in body["items"]
+    )
+    assert body["items"][0]["reason"] == "trending now"
+
+
+async def test_filters_and_bad_parameters(client: httpx.AsyncClient) -> None:
+    h = {"X-API-Key": APP_KEY}
+    r = await client.get("/v1/users/u1/recommendations?item_types=tour&k=3", headers=h)
+    assert r.status_code == 200 and {i["item_type"] for i in r.json()["items"]} == {"tour"}
+    r = await client.get("/v1/users/u1/recommendations?exclude=h-sanya-3,h-sanya-2", headers=h)
+    assert not {"h-sanya-3", "h-sanya-2"} & {i["item_id"] for i in r.json()["items"]}
+    r = await client.get("/v1/users/u1/recommendations?k=0", headers=h)
+    assert r.status_code == 400 and "'k'" in r.json()["error"]
+    r = await client.get("/v1/users/u1/recommendations?item_types=boat", headers=h)
+    assert r.status_code == 400 and "item_types" in r.json()["error"]
+    r = await client.get("/v1/users/u1/recommendations?destination=Sanya!", headers=h)
+    assert r.status_code == 400 and "destination" in r.json()["error"]
+
+
+async def test_similar_items_and_deactivation(client: httpx.AsyncClient) -> None:
+    h = {"X-API-Key": APP_KEY}
+    r = await client.get("/v1/items/h-sanya-1/similar?k=3", headers=h)
+    assert r.status_code == 200
+    similar = [i["item_id"] for i in r.json()["items"]]
+    assert len(similar) == 3 and "h-sanya-1" not in similar
+    assert all(i.startswith("h-sanya") for i in similar)
+    assert (await client.get("/v1/items/nope/similar", headers=h)).status_code == 404
+    # Deactivate the best neighbour through the worker path; the API follows the change log.
+    gone = similar[0]
+    s = client.app.state.settings  # type: ignore[attr-defined]
+    off = {
+        "v": 1,
+        "item_id": gone,
+        "item_type": "hotel",
+        "destination": "sanya",
+        "price": 500.0,
+        "currency": "CNY",
+        "active": False,
+        "updated_at": time.time(),
+    }
+    await client.ingest.apply([RawRecord(s.topic("catalog"), 0, 100, b"c", orjson.dumps(off))])  # type: ignore[attr-defined]
+    await client.app.state.recommender.catalog.apply_changes(block_ms=100)  # type: ignore[attr-defined]
+    r = await client.get("/v1/items/h-sanya-1/similar?k=10", headers=h)
+    assert gone not in [i["item_id"] for i in r.json()["items"]]
+    r = await client.get("/v1/users/u1/recommendations?k=20", headers=h)
+    assert gone not in [i["item_id"] for i in r.json()["items"]]
+    assert (await client.get(f"/v1/items/{gone}/similar", headers=h)).status_code == 404
+
+
 async def test_health_ready_metrics_openapi(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
@@ -130,6 +247,7 @@ async def test_not_ready_without_redis(namespace: dict[str, str]) -> None:
     app = create_app(s, dead)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
         r = await c.get("/readyz")
+        assert "index" in r.json()["checks"]
         assert r.status_code == 503 and r.json()["ready"] is False
         r = await c.get("/v1/users/u1/profile", headers={"X-API-Key": APP_KEY})
         assert r.status_code == 503 and "unavailable" in r.json()["error"]

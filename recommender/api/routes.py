@@ -1,0 +1,126 @@
+"""Recommendation routes: recommendations for a user, similar items for an item."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+
+from recommender.api.auth import require
+from recommender.ranking import Ranked, RankRequest
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+ITEM_TYPES = frozenset({"hotel", "flight", "tour", "car", "attraction"})
+MAX_EXCLUDE = 200
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def parse_request(
+    k: int, item_types: str | None, destination: str | None, exclude: str | None
+) -> RankRequest:
+    """A RankRequest from query parameters, or a 400 naming the bad one."""
+    types = _csv(item_types)
+    unknown = [t for t in types if t not in ITEM_TYPES]
+    if unknown:
+        raise HTTPException(
+            400,
+            f"invalid parameter 'item_types': unknown type '{unknown[0]}' "
+            f"(one of {', '.join(sorted(ITEM_TYPES))})",
+        )
+    excluded = _csv(exclude)
+    if len(excluded) > MAX_EXCLUDE:
+        raise HTTPException(400, f"invalid parameter 'exclude': more than {MAX_EXCLUDE} ids")
+    return RankRequest(
+        k=k,
+        item_types=frozenset(types) or None,
+        destination=destination,
+        exclude=frozenset(excluded),
+    )
+
+
+def _item_json(r: Ranked, request: Request) -> dict[str, Any]:
+    meta = request.app.state.recommender.catalog.items.get(r.item_id)
+    return {
+        "item_id": r.item_id,
+        "item_type": r.item_type,
+        "destination": r.destination,
+        "title": meta.title if meta else None,
+        "price": meta.price_base if meta else None,
+        "score": round(r.score, 6),
+        "reason": r.reason,
+        "source": r.source,
+    }
+
+
+def add_recommendation_routes(app: FastAPI) -> None:
+    """Register the routes on app."""
+
+    @app.get(
+        "/v1/users/{user_id}/recommendations",
+        tags=["recommendations"],
+        summary="Next-best offers for a user, each with a reason",
+        dependencies=[Depends(require("app"))],
+    )
+    async def recommendations(
+        request: Request,
+        response: Response,
+        user_id: Annotated[str, Path(pattern=ID_PATTERN, description="Pseudonymous user id.")],
+        k: Annotated[int, Query(ge=1, le=100, description="How many items.")] = 10,
+        item_types: Annotated[
+            str | None, Query(description="Comma-separated item types to keep, e.g. hotel,tour.")
+        ] = None,
+        destination: Annotated[
+            str | None,
+            Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="Only this destination."),
+        ] = None,
+        exclude: Annotated[
+            str | None, Query(description="Comma-separated item ids never to return.")
+        ] = None,
+    ) -> dict[str, Any]:
+        reco = request.app.state.recommender
+        req = parse_request(k, item_types, destination, exclude)
+        result = await reco.for_user(user_id, req)
+        if result.degraded:
+            response.headers["X-Reco-Degraded"] = "redis-unavailable"
+        return {
+            "user_id": user_id,
+            "items": [_item_json(r, request) for r in result.items],
+            "fallback": result.fallback,
+            "known_user": result.known_user,
+            "index_version": reco.catalog.index.version,
+        }
+
+    @app.get(
+        "/v1/items/{item_id}/similar",
+        tags=["recommendations"],
+        summary="Items most similar to an item",
+        dependencies=[Depends(require("app"))],
+        responses={404: {"description": "The item is not in the index (unknown or inactive)"}},
+    )
+    async def similar(
+        request: Request,
+        item_id: Annotated[str, Path(pattern=ID_PATTERN, description="Catalog item id.")],
+        k: Annotated[int, Query(ge=1, le=100, description="How many items.")] = 10,
+    ) -> dict[str, Any]:
+        reco = request.app.state.recommender
+        try:
+            hits = reco.similar(item_id, k)
+        except KeyError:
+            raise HTTPException(404, f"item '{item_id}' is not in the index") from None
+        items = reco.catalog.items
+        return {
+            "item_id": item_id,
+            "items": [
+                {
+                    "item_id": i,
+                    "similarity": round(s, 6),
+                    "item_type": items[i].item_type if i in items else None,
+                    "destination": items[i].destination if i in items else None,
+                    "title": items[i].title if i in items else None,
+                }
+                for i, s in hits
+            ],
+        }
