@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import redis.asyncio as aioredis
 
+from loadtest.apiproc import ApiProcess
 from loadtest.produce import ensure_topics, produce
 from loadtest.stack import Stack
 from loadtest.workers import WorkerProcess
@@ -44,12 +46,31 @@ def _fmt_profile(user_id: str, p: Profile, now: float) -> list[str]:
     ]
 
 
+async def _offers(http: httpx.AsyncClient, api: ApiProcess, user_id: str) -> list[str]:
+    try:
+        r = await http.get(
+            f"{api.url}/v1/users/{user_id}/recommendations",
+            params={"k": 3},
+            headers={"X-API-Key": api.key},
+        )
+    except httpx.HTTPError as exc:
+        return [f"      (API error: {exc})"]
+    if r.status_code != 200:
+        return [f"      (API answered {r.status_code}: {r.text[:100]})"]
+    return [
+        f"      offer: {i['title'] or i['item_id']} ({i['item_type']}) - {i['reason']}"
+        for i in r.json()["items"]
+    ]
+
+
 async def _show(
     client: aioredis.Redis,
     keys: Keys,
     active: collections.Counter[str],
     started: float,
     rounds: list[int],
+    http: httpx.AsyncClient,
+    api: ApiProcess,
 ) -> None:
     raw = await client.hgetall(keys.stats())
     stats = {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}
@@ -65,6 +86,7 @@ async def _show(
     for u, blob in zip(users, blobs, strict=True):
         if isinstance(blob, bytes):
             lines += _fmt_profile(u, loads(blob), now)
+            lines += await _offers(http, api, u)
     rounds[0] += 1
     print("\n".join(lines), flush=True)
 
@@ -82,6 +104,8 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
     await ensure_topics(stack.kafka_bootstrap, [f"demo.{t}" for t in LOGICAL_TOPICS], 4)
     worker = WorkerProcess(env, workdir / "worker.log").start()
     print(f"worker pid {worker.pid} (log: {worker.log})", flush=True)
+    api = ApiProcess(env, workdir / "api.log")
+    http = httpx.AsyncClient(timeout=5)
     world = World(seed=seed, n_users=users, n_items=max(500, users // 2))
     now = time.time()
     await produce(
@@ -90,6 +114,8 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
         topic_prefix="demo.",
         progress=False,
     )
+    await asyncio.to_thread(api.start)
+    print(f"API on {api.url} (key {api.key}; log: {api.log})", flush=True)
     speed = rate / world.base_event_rate
     active: collections.Counter[str] = collections.Counter()
 
@@ -124,7 +150,7 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
                 print(f"worker exited:\n{worker.tail()}", file=sys.stderr)
                 code = 1
                 break
-            await _show(client, keys, active, started, rounds)
+            await _show(client, keys, active, started, rounds, http, api)
             if producer.done():
                 producer.result()  # surfaces a producer failure
                 break
@@ -133,6 +159,8 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
         with contextlib.suppress(BaseException):
             await producer
         worker.stop()
+        api.stop()
+        await http.aclose()
         await client.aclose()
     print(f"demo finished after {time.time() - started:.0f} s", flush=True)
     return code
