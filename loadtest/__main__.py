@@ -46,6 +46,21 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(report: object, path: str | None) -> int:
+    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+    print(text)
+    if path:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+def _bench_freshness(args: argparse.Namespace) -> int:
+    from loadtest import bench_freshness
+
+    return _emit(bench_freshness.run(trials=args.trials, seed=args.seed), args.json)
+
+
 def _demo(args: argparse.Namespace) -> int:
     import loadtest.demo
 
@@ -80,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     bi.add_argument("--json", help="also write the report to this file")
     bi.add_argument("--no-faust", action="store_true", help="skip the slow Faust baselines")
     bi.set_defaults(fn=_bench)
+    bf = bsub.add_parser("freshness", help="click -> that user's recommendations, p50/p99")
+    bf.add_argument("--trials", type=int, default=200)
+    bf.add_argument("--seed", type=int, default=1)
+    bf.add_argument("--json", help="also write the report to this file")
+    bf.set_defaults(fn=_bench_freshness)
     args = ap.parse_args(argv)
     if args.cmd == "generate":
         return int(generate.run(args))

@@ -25,9 +25,10 @@ BAND_LIMITS: Mapping[str, tuple[float, float, float]] = {
     "attraction": (100.0, 300.0, 800.0),
 }
 
-# How much each feature pulls a content vector; destination and type dominate because
-# they decide whether an item is even a candidate for a trip.
-_FEATURE_WEIGHTS = {"type": 1.0, "dest": 1.0, "band": 0.7, "stars": 0.5, "attr": 0.3}
+# How much each feature pulls a content vector. Destination dominates because a trip is to
+# one place: a 2-star hotel in the same city must sit nearer than a 2-star hotel elsewhere
+# (with equal weights, type + band + stars outvoted the destination).
+_FEATURE_WEIGHTS = {"type": 1.0, "dest": 2.0, "band": 0.7, "stars": 0.5, "attr": 0.3}
 _CONTENT_ATTRS = ("cabin", "car_class", "origin")
 
 

@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(
         0.05, gt=0, le=10, description="Longest a partial batch waits before it is applied, s."
     )
+    fetch_max_wait_ms: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description=(
+            "Longest the broker holds an empty fetch, ms. Lower = fresher profiles (a click waits"
+            " for the next fetch) at the cost of more idle fetch requests."
+        ),
+    )
     redis_retry_s: float = Field(
         30.0, gt=0, description="How long a batch retries Redis before the worker gives up, s."
     )

@@ -61,6 +61,7 @@ class BatchEngine:
             # Range keeps partition p of clicks and of bookings (same user keys) together.
             partition_assignment_strategy=(RangePartitionAssignor,),
             fetch_max_bytes=16 * 1024 * 1024,
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await self.consumer.start()
