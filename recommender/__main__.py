@@ -1,10 +1,11 @@
-"""`python -m recommender serve`: run the recommendation API."""
+"""`python -m recommender serve|train`: run the recommendation API, or train a model."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from recommender import train_cli
 from recommender.errors import ConfigError
 from recommender.settings import load_settings
 
@@ -16,7 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     srv = sub.add_parser("serve", help="serve the HTTP API")
     srv.add_argument("--host", default=None, help="overrides RECO_API_HOST")
     srv.add_argument("--port", type=int, default=None, help="overrides RECO_API_PORT")
+    train_cli.add_parser(sub)
     args = ap.parse_args(argv)
+    if args.cmd == "train":
+        return int(train_cli.run(args))
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -32,12 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from recommender.api.app import create_app
+    from recommender.api.fastpath import FastPath
 
     uvicorn.run(
-        create_app(settings),
+        FastPath(create_app(settings)),
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
+        # An access-log line per request costs ~5% of CPU at 1,000 requests/s; metrics count them.
+        access_log=False,
         # uvicorn drains in-flight requests on SIGTERM for up to this long.
         timeout_graceful_shutdown=10,
     )
