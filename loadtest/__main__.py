@@ -61,6 +61,13 @@ def _bench_freshness(args: argparse.Namespace) -> int:
     return _emit(bench_freshness.run(trials=args.trials, seed=args.seed), args.json)
 
 
+def _bench_api(args: argparse.Namespace) -> int:
+    from loadtest import bench_api
+
+    report = bench_api.run(items=args.items, rps=args.rps, duration_s=args.duration, seed=args.seed)
+    return _emit(report, args.json)
+
+
 def _demo(args: argparse.Namespace) -> int:
     import loadtest.demo
 
@@ -100,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     bf.add_argument("--seed", type=int, default=1)
     bf.add_argument("--json", help="also write the report to this file")
     bf.set_defaults(fn=_bench_freshness)
+    ba = bsub.add_parser("api", help="recommendation latency at a steady rate, large catalog")
+    ba.add_argument("--items", type=int, default=1_000_000)
+    ba.add_argument("--rps", type=float, default=1000)
+    ba.add_argument("--duration", type=float, default=30, help="seconds of measured load")
+    ba.add_argument("--seed", type=int, default=1)
+    ba.add_argument("--json", help="also write the report to this file")
+    ba.set_defaults(fn=_bench_api)
     args = ap.parse_args(argv)
     if args.cmd == "generate":
         return int(generate.run(args))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Protocol, TypeVar
 
 from recommender import reasons
 from recommender.features import price_band
@@ -215,16 +216,27 @@ def _source_reason(
     )
 
 
+@dataclass(slots=True)
+class _Scored:
+    """A candidate's score and what explaining it needs (reasons are built for the top k)."""
+
+    score: float
+    item_id: str
+    item: ItemMeta
+    hits: Mapping[str, Candidate]
+    parts: dict[str, float]
+    known: dict[str, float]
+    keys: dict[str, str]
+
+
 def _score(
     item_id: str,
     item: ItemMeta,
     hits: Mapping[str, Candidate],
-    items: Mapping[str, ItemMeta],
     w: RankWeights,
     shares: Mapping[str, Mapping[str, float]],
     session_max: float,
-    trip: Trip | None,
-) -> Ranked:
+) -> _Scored:
     def hit(term: str) -> float:
         c = hits.get(term)
         return c.score if c is not None else 0.0
@@ -242,7 +254,13 @@ def _score(
         "price_fit": w.price_fit * price_fit,
         "affinity": w.affinity * affinity,
     }
-    score = sum(parts.values())
+    return _Scored(sum(parts.values()), item_id, item, hits, parts, known, keys)
+
+
+def _explain(s: _Scored, items: Mapping[str, ItemMeta], trip: Trip | None) -> Ranked:
+    """The Ranked answer for a scored candidate, with its reason."""
+    item, hits, parts, known, keys = s.item, s.hits, s.parts, s.known, s.keys
+    score, item_id = s.score, s.item_id
     # Retrieval source credited with the item: the candidate term contributing most.
     lead = max(hits, key=lambda t: (parts[t], -_REASON_PRIORITY.index(t)))
     top = max(_REASON_PRIORITY, key=lambda t: (parts[t], -_REASON_PRIORITY.index(t)))
@@ -258,10 +276,21 @@ def _score(
     return Ranked(item_id, score, reason, hits[lead].source, item.item_type, item.destination)
 
 
-def _diversify(ordered: Sequence[Ranked], k: int, max_per_group: int) -> list[Ranked]:
+class _Grouped(Protocol):
+    @property
+    def item_type(self) -> str: ...
+
+    @property
+    def destination(self) -> str: ...
+
+
+G = TypeVar("G", bound=_Grouped)
+
+
+def _diversify(ordered: Sequence[G], k: int, max_per_group: int) -> list[G]:
     """Greedy in the given order, at most max_per_group per (type, destination); then fill."""
-    picked: list[Ranked] = []
-    deferred: list[Ranked] = []
+    picked: list[G] = []
+    deferred: list[G] = []
     per_group: dict[tuple[str, str], int] = {}
     for r in ordered:
         if len(picked) == k:
@@ -304,13 +333,30 @@ def rank(
     session_max = max((c.score for c in candidates if c.source == "session"), default=0.0)
     shares = _shares(profile)
     trip = cross_sell_trip(profile, now=now)
-    scored = []
+    scored: list[_Scored] = []
     for item_id, hits in merged.items():
         item = items.get(item_id)
         if item is not None and _eligible(item_id, item, req, blocked):
-            scored.append(_score(item_id, item, hits, items, w, shares, session_max, trip))
+            scored.append(_score(item_id, item, hits, w, shares, session_max))
     scored.sort(key=lambda r: (-r.score, r.item_id))
-    return _diversify(scored, req.k, w.max_per_group)
+    # Reasons cost more than scores: build them only for what is returned.
+    views = [_View(s) for s in scored]
+    return [_explain(v.s, items, trip) for v in _diversify(views, req.k, w.max_per_group)]
+
+
+@dataclass(slots=True)
+class _View:
+    """A scored candidate seen by its diversity group."""
+
+    s: _Scored
+
+    @property
+    def item_type(self) -> str:
+        return self.s.item.item_type
+
+    @property
+    def destination(self) -> str:
+        return self.s.item.destination
 
 
 def _best_by_item(candidates: Iterable[Candidate]) -> list[Candidate]:

@@ -36,7 +36,8 @@ from recommender.ranking import (
 from recommender.store import RedisStore
 
 RECENT_ANCHORS = 3  # recent items whose neighbours and rules become candidates
-ANN_K = 50
+NEIGHBOUR_TTL_S = 60.0
+ANN_K = 30  # per embedding; more costs ranking time and rarely changes the top 10
 POPULAR_DAYS, POPULAR_DAY_DECAY = 7, 0.8  # "popular this week"
 TRENDING_DAYS, TRENDING_DAY_DECAY = 2, 0.5  # "trending now"
 POPULAR_TOP = 100
@@ -110,6 +111,7 @@ class Recommender:
         self.affinity_half_life_s = affinity_half_life_s
         self.rules = rules
         self.popular = PopularityReader(store)
+        self._neighbours: dict[str, tuple[float, list[tuple[str, float]]]] = {}
 
     async def for_user(
         self, user_id: str, req: RankRequest, *, now: float | None = None
@@ -144,6 +146,21 @@ class Recommender:
             ranked = self._fill(ranked, extra, req.k)
         return Recommendations(ranked, used_fallback, profile is not None, degraded)
 
+    def _similar_cached(self, item_id: str, now: float) -> list[tuple[str, float]]:
+        """Index neighbours of a viewed item, reused for a minute.
+
+        Viewed items repeat across users far more than user vectors do, and neighbours change
+        only with the catalog; a deactivated neighbour is still filtered out by ranking.
+        """
+        hit = self._neighbours.get(item_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = self.catalog.index.similar(item_id, 10)
+        if len(self._neighbours) > 200_000:
+            self._neighbours.clear()  # crude bound; refilled from the hot items at once
+        self._neighbours[item_id] = (now + NEIGHBOUR_TTL_S, found)
+        return found
+
     def similar(self, item_id: str, k: int) -> list[tuple[str, float]]:
         """Index neighbours of an item (KeyError when it is not indexed)."""
         return self.catalog.index.similar(item_id, k)
@@ -159,10 +176,8 @@ class Recommender:
         for pos, (anchor, _) in enumerate(p.recent[:RECENT_ANCHORS]):
             recency = 1.0 / (pos + 1)  # the last item viewed says most about the next one
             if anchor in index:
-                cands += [
-                    Candidate(i, "similar", s * recency, anchor)
-                    for i, s in index.similar(anchor, 20)
-                ]
+                neighbours = self._similar_cached(anchor, now)
+                cands += [Candidate(i, "similar", s * recency, anchor) for i, s in neighbours]
             if self.rules is not None:
                 cands += [
                     Candidate(i, "session", s * recency, anchor)

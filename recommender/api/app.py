@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,7 +79,7 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return OrjsonResponse({"error": exc.detail}, status_code=exc.status_code)
 
-    app.middleware("http")(metrics.track)
+    app.add_middleware(metrics.MetricsMiddleware)
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -130,6 +131,10 @@ async def start_services(app: FastAPI) -> None:
         app.state.store = RedisStore.from_url(s.redis_url, Keys(s.key_prefix), "ingest")
     catalog = CatalogView(app.state.store, s.vector_dim, IndexParams(nprobe=s.index_nprobe))
     await catalog.load()
+    # A million long-lived item objects would make every full GC pass walk them all and
+    # stall requests for 100+ ms; freeze what exists now out of the collector's reach.
+    gc.collect()
+    gc.freeze()
     app.state.recommender = Recommender(
         app.state.store,
         catalog,

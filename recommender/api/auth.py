@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from fastapi import HTTPException, Request
 
+from recommender.settings import Settings
+
 Scope = Literal["app", "admin"]
 
 
@@ -16,33 +18,40 @@ def _matches(key: str, keys: tuple[str, ...]) -> bool:
     return any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
 
 
-def presented_key(request: Request) -> str | None:
+def key_from_headers(x_api_key: str | None, authorization: str | None) -> str | None:
     """The key from `X-API-Key` or `Authorization: Bearer ...`."""
-    key = request.headers.get("x-api-key")
-    if key:
-        return key
-    auth = request.headers.get("authorization", "")
+    if x_api_key:
+        return x_api_key
+    auth = authorization or ""
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
     return None
+
+
+def presented_key(request: Request) -> str | None:
+    """The key a request presents."""
+    return key_from_headers(request.headers.get("x-api-key"), request.headers.get("authorization"))
+
+
+def denial(settings: Settings, key: str | None, scope: Scope) -> tuple[int, str] | None:
+    """(status, message) when the key may not use scope; None when it may (pure)."""
+    if not settings.api_auth:
+        return None  # explicitly turned off for local development
+    if key is None:
+        return 401, "missing API key: send it in the X-API-Key header"
+    if _matches(key, tuple(settings.api_keys_admin)):
+        return None
+    if _matches(key, tuple(settings.api_keys_app)):
+        return None if scope == "app" else (403, "this API key may not use admin endpoints")
+    return 401, "unknown API key"
 
 
 def require(scope: Scope) -> Callable[[Request], Coroutine[Any, Any, None]]:
     """A dependency that admits keys of `scope` (admin keys are admitted everywhere)."""
 
     async def check(request: Request) -> None:
-        s = request.app.state.settings
-        if not s.api_auth:
-            return  # explicitly turned off for local development
-        key = presented_key(request)
-        if key is None:
-            raise HTTPException(401, "missing API key: send it in the X-API-Key header")
-        if _matches(key, tuple(s.api_keys_admin)):
-            return
-        if _matches(key, tuple(s.api_keys_app)):
-            if scope == "app":
-                return
-            raise HTTPException(403, "this API key may not use admin endpoints")
-        raise HTTPException(401, "unknown API key")
+        denied = denial(request.app.state.settings, presented_key(request), scope)
+        if denied is not None:
+            raise HTTPException(*denied)
 
     return check

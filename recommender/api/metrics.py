@@ -1,13 +1,16 @@
-"""Prometheus metrics of the API (`reco_api_*`)."""
+"""Prometheus metrics of the API (`reco_api_*`), recorded by a plain ASGI middleware.
+
+A plain ASGI wrapper instead of Starlette's BaseHTTPMiddleware: the latter costs a task
+and stream plumbing per request, which showed up at 1,000 requests/s.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("reco_api_requests_total", "HTTP requests.", ["route", "status"])
 LATENCY = Histogram(
@@ -18,12 +21,28 @@ LATENCY = Histogram(
 )
 
 
-async def track(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Count and time every request by its route template (bounded label values)."""
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
-    name = getattr(route, "path", "unmatched")
-    LATENCY.labels(name).observe(time.perf_counter() - started)
-    REQUESTS.labels(name, str(response.status_code)).inc()
-    return response
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (bounded label values)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def record_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route: Any = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            LATENCY.labels(name).observe(time.perf_counter() - started)
+            REQUESTS.labels(name, str(status[0])).inc()

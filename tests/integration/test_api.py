@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from loadtest.stack import Stack, free_port
 from recommender.api.app import create_app, start_services, stop_services
 from recommender.api.auth import require
+from recommender.api.fastpath import FastPath
 from recommender.keys import Keys
 from recommender.settings import Settings
 from recommender.store import RedisStore
@@ -109,7 +110,8 @@ async def client(namespace: dict[str, str], stack: Stack) -> AsyncIterator[httpx
     )
     app = create_app(s, store)
     await start_services(app)
-    transport = httpx.ASGITransport(app=app)
+    # Through the fast path, as `python -m recommender serve` runs it.
+    transport = httpx.ASGITransport(app=FastPath(app))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
         c.app = app  # type: ignore[attr-defined]
         c.ingest = ingest  # type: ignore[attr-defined]
@@ -173,6 +175,26 @@ async def test_recommendations_for_a_known_user(client: httpx.AsyncClient) -> No
     # The user only looked at Sanya hotels: they lead the list, with at most 3 per group.
     assert body["items"][0]["destination"] == "sanya"
     assert sum(1 for i in body["items"] if i["item_type"] == "hotel") <= 3 or len(ids) > 5
+
+
+async def test_fast_path_and_fastapi_route_agree(client: httpx.AsyncClient) -> None:
+    app = client.app  # type: ignore[attr-defined]
+    plain = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://plain")
+    h = {"X-API-Key": APP_KEY}
+    async with plain:
+        for query in ("k=5", "k=3&item_types=tour", "k=0", "item_types=boat", "destination=X!"):
+            fast = await client.get(f"/v1/users/u1/recommendations?{query}", headers=h)
+            slow = await plain.get(f"/v1/users/u1/recommendations?{query}", headers=h)
+            assert fast.status_code == slow.status_code, query
+            if fast.status_code == 200:
+                assert fast.json() == slow.json(), query
+            else:
+                assert fast.json()["error"].split(":")[0] == slow.json()["error"].split(":")[0]
+        for headers in ({}, {"X-API-Key": "nope"}):
+            fast = await client.get("/v1/users/u1/recommendations", headers=headers)
+            slow = await plain.get("/v1/users/u1/recommendations", headers=headers)
+            assert fast.status_code == slow.status_code == 401
+            assert fast.json() == slow.json()
 
 
 async def test_unknown_user_gets_fallback_offers(client: httpx.AsyncClient) -> None:
