@@ -161,6 +161,13 @@ class Recommender:
         self._neighbours[item_id] = (now + NEIGHBOUR_TTL_S, found)
         return found
 
+    def model_version(self) -> str | None:
+        """Version of the model whose rules are in use, if any."""
+        watcher = getattr(self.rules, "watcher", None)
+        model = getattr(watcher, "model", None)
+        version = getattr(model, "version", None)
+        return str(version) if version is not None else None
+
     def similar(self, item_id: str, k: int) -> list[tuple[str, float]]:
         """Index neighbours of an item (KeyError when it is not indexed)."""
         return self.catalog.index.similar(item_id, k)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from recommender.api.auth import require
 from recommender.catalog_view import CatalogView
 from recommender.index import IndexParams
 from recommender.keys import Keys
+from recommender.model import ModelWatcher
 from recommender.params import profile_params
 from recommender.profile_view import profile_view
 from recommender.ranking import RankWeights
@@ -30,6 +32,7 @@ from recommender.settings import Settings
 from recommender.store import RedisStore
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+log = logging.getLogger(__name__)
 
 
 class OrjsonResponse(JSONResponse):
@@ -124,6 +127,20 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
     return app
 
 
+class ModelRules:
+    """The published model's sequential rules as the recommender's session source."""
+
+    def __init__(self, watcher: ModelWatcher) -> None:
+        self.watcher = watcher
+
+    def next_items(self, item_id: str, n: int) -> Sequence[tuple[str, float]]:
+        """Best next items after item_id; nothing before a model is published."""
+        model = self.watcher.model
+        if model is None:
+            return []
+        return [(str(i), s) for i, s in model.next_items("sr", [item_id], n)]
+
+
 async def start_services(app: FastAPI) -> None:
     """Open the store, load the catalog and index, follow catalog changes."""
     s: Settings = app.state.settings
@@ -135,14 +152,25 @@ async def start_services(app: FastAPI) -> None:
     # stall requests for 100+ ms; freeze what exists now out of the collector's reach.
     gc.collect()
     gc.freeze()
+    watcher = ModelWatcher(app.state.store.r, app.state.store.keys, root=s.model_dir)
+    try:
+        await watcher.poll()  # serve with the published model from the first request
+    except (RedisError, OSError) as exc:
+        log.warning("no model at start (%s); serving without session rules", exc)
+    app.state.model_watcher = watcher
     app.state.recommender = Recommender(
         app.state.store,
         catalog,
         weights=RankWeights(),
         affinity_half_life_s=s.affinity_half_life_s,
+        rules=ModelRules(watcher),
     )
     app.state.stop = asyncio.Event()
-    app.state.tasks = [asyncio.create_task(catalog.follow(app.state.stop))]
+    app.state.tasks = [
+        asyncio.create_task(catalog.follow(app.state.stop)),
+        # A newly published model is picked up without a restart.
+        asyncio.create_task(watcher.run(s.model_poll_s)),
+    ]
 
 
 async def stop_services(app: FastAPI) -> None:

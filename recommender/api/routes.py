@@ -66,6 +66,7 @@ def render(user_id: str, result: Recommendations, reco: Recommender) -> dict[str
         "fallback": result.fallback,
         "known_user": result.known_user,
         "index_version": reco.catalog.index.version,
+        "model_version": reco.model_version(),
     }
 
 

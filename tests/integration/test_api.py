@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -320,3 +321,40 @@ def test_serve_starts_answers_and_stops(namespace: dict[str, str]) -> None:
         proc.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then re-raises the signal it caught (exit -15).
         assert proc.wait(15) in (0, -signal.SIGTERM)
+
+
+async def test_published_model_is_picked_up_without_restart(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from recommender.model import Model, NextItems, publish, save
+    from recommender.sessionrec import SequentialRules
+
+    app = client.app  # type: ignore[attr-defined]
+    h = {"X-API-Key": APP_KEY}
+    before = (await client.get("/v1/users/u1/recommendations?k=5", headers=h)).json()
+    assert before["model_version"] is None
+    # Travellers who look at h-sanya-3 go on to the Tokyo tour t-tokyo-2.
+    rules = SequentialRules()
+    for _ in range(5):
+        rules.add_session(["h-sanya-3", "t-tokyo-2"], 0.0)
+    ids = ["h-sanya-3", "t-tokyo-2"]
+    index = {i: n for n, i in enumerate(ids)}
+    model = Model.create(
+        ids,
+        np.eye(2, 32, dtype=np.float32),
+        {"sr": NextItems.from_rules(rules.rules, index, 10)},
+        {},
+        created_at=time.time(),
+    )
+    save(model, tmp_path)
+    store = app.state.store
+    await publish(tmp_path, model.version, store.r, store.keys)
+    await app.state.model_watcher.poll()  # what the background poll does every few seconds
+    # u1's recent items are h-sanya-4 (newest), h-sanya-3, ...: the rule of h-sanya-3 applies.
+    after = (await client.get("/v1/users/u1/recommendations?k=5", headers=h)).json()
+    assert after["model_version"] == model.version
+    tour = next(i for i in after["items"] if i["item_id"] == "t-tokyo-2")
+    assert tour["source"] == "session"
+    assert tour["reason"] == "because you viewed Sanya Bay Hotel 3"
