@@ -64,7 +64,13 @@ def _bench_freshness(args: argparse.Namespace) -> int:
 def _bench_api(args: argparse.Namespace) -> int:
     from loadtest import bench_api
 
-    report = bench_api.run(items=args.items, rps=args.rps, duration_s=args.duration, seed=args.seed)
+    report = bench_api.run(
+        items=args.items,
+        rps=args.rps,
+        duration_s=args.duration,
+        seed=args.seed,
+        api_workers=args.api_workers,
+    )
     return _emit(report, args.json)
 
 
@@ -112,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ba.add_argument("--rps", type=float, default=1000)
     ba.add_argument("--duration", type=float, default=30, help="seconds of measured load")
     ba.add_argument("--seed", type=int, default=1)
+    ba.add_argument("--api-workers", type=int, default=1, help="API processes (RECO_API_WORKERS)")
     ba.add_argument("--json", help="also write the report to this file")
     ba.set_defaults(fn=_bench_api)
     args = ap.parse_args(argv)

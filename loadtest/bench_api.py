@@ -28,6 +28,7 @@ from loadtest.stack import Stack
 from loadtest.world import Record, World
 from recommender.index import IndexParams, ItemIndex
 from recommender.keys import Keys
+from recommender.recommend import _taste
 from recommender.settings import Settings
 from recommender.store import RedisStore
 from schemas import DeadLetter
@@ -73,7 +74,8 @@ async def _recall(s: Settings, users: list[str], k: int = 50) -> dict[str, Any]:
     finally:
         await store.close()
     matrix = np.frombuffer(b"".join(vecs), dtype="<f4").reshape(len(ids), s.vector_dim)
-    queries = np.stack([e for p in profiles.values() if (e := p.embedding("short")) is not None])
+    # The query the API sends for each user (recommend._taste).
+    queries = np.stack([q[1] for p in profiles.values() if (q := _taste(p)) is not None])
     served = ItemIndex.build(ids, matrix, IndexParams(nprobe=s.index_nprobe))
     exact = ItemIndex.build(ids, matrix, IndexParams(exact_below=len(ids) + 1))
     got = served.search_batch(queries, k)
@@ -87,12 +89,19 @@ async def _recall(s: Settings, users: list[str], k: int = 50) -> dict[str, Any]:
     }
 
 
-def run(items: int, rps: float, duration_s: float, seed: int) -> dict[str, Any]:
+def run(
+    items: int, rps: float, duration_s: float, seed: int, api_workers: int = 1
+) -> dict[str, Any]:
     """Set up, load, measure; returns the report."""
     workdir = Path(tempfile.mkdtemp(prefix="reco-bench-api-"))
     with Stack() as stack:
         tag = f"ba{uuid.uuid4().hex[:6]}"
-        env = {**stack.env(), "RECO_TOPIC_PREFIX": f"{tag}.", "RECO_KEY_PREFIX": tag}
+        env = {
+            **stack.env(),
+            "RECO_TOPIC_PREFIX": f"{tag}.",
+            "RECO_KEY_PREFIX": tag,
+            "RECO_API_WORKERS": str(api_workers),
+        }
         s = Settings(
             kafka_bootstrap=stack.kafka_bootstrap,
             redis_url=stack.redis_url,
@@ -166,7 +175,8 @@ def run(items: int, rps: float, duration_s: float, seed: int) -> dict[str, Any]:
         asyncio.run(clear())
     return {
         "command": f"python -m loadtest bench api --items {items} --rps {rps:.0f} "
-        f"--duration {duration_s:.0f}",
+        f"--duration {duration_s:.0f} --api-workers {api_workers}",
+        "api_workers": api_workers,
         "catalog_items": len(catalog),
         "users_with_profiles": len(users),
         "setup_s": setup_s,

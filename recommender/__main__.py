@@ -35,11 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    from recommender.api.app import create_app
-    from recommender.api.fastpath import FastPath
-
     uvicorn.run(
-        FastPath(create_app(settings)),
+        # Each worker process imports the app itself (required by uvicorn for workers > 1).
+        "recommender.api.factory:make_app",
+        factory=True,
+        workers=settings.api_workers,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",

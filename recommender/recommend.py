@@ -37,6 +37,7 @@ from recommender.store import RedisStore
 
 RECENT_ANCHORS = 3  # recent items whose neighbours and rules become candidates
 NEIGHBOUR_TTL_S = 60.0
+LONG_TERM_SHARE = 0.5  # weight of the long-term embedding in the one ANN query
 ANN_K = 30  # per embedding; more costs ranking time and rarely changes the top 10
 POPULAR_DAYS, POPULAR_DAY_DECAY = 7, 0.8  # "popular this week"
 TRENDING_DAYS, TRENDING_DAY_DECAY = 2, 0.5  # "trending now"
@@ -60,6 +61,16 @@ class Recommendations:
     fallback: bool
     known_user: bool
     degraded: bool = False  # Redis was unreachable: answered from what this process had
+
+
+def _taste(p: Profile) -> tuple[str, np.ndarray] | None:
+    """One query vector for the user: the session's taste, steadied by the long-term one."""
+    short, long = p.embedding("short"), p.embedding("long")
+    if short is None:
+        return None if long is None else ("long", long)
+    if long is None:
+        return "short", short
+    return "short", short + LONG_TERM_SHARE * long
 
 
 class PopularityReader:
@@ -175,11 +186,10 @@ class Recommender:
     async def _personal(self, p: Profile, req: RankRequest, now: float) -> list[Candidate]:
         index = self.catalog.index
         cands: list[Candidate] = []
-        vecs = [(src, v) for src in ("short", "long") if (v := p.embedding(src)) is not None]
-        if vecs and index.size:
-            hits = index.search_batch(np.stack([v for _, v in vecs]), ANN_K)
-            for (src, _), row in zip(vecs, hits, strict=True):
-                cands += [Candidate(i, src, s) for i, s in row]
+        query = _taste(p)
+        if query is not None and index.size:
+            # One ANN query per request: at 1M items it is the largest cost of a request.
+            cands += [Candidate(i, query[0], s) for i, s in index.search(query[1], ANN_K)]
         for pos, (anchor, _) in enumerate(p.recent[:RECENT_ANCHORS]):
             recency = 1.0 / (pos + 1)  # the last item viewed says most about the next one
             if anchor in index:

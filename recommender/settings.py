@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     # --- API -------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Address the API listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API processes on this host; each loads the catalog and index itself.",
+    )
     api_auth: bool = Field(True, description="Require API keys (false only for development).")
     api_keys_app: list[str] = Field(
         default_factory=list, description="Keys for the app backend (JSON list in the env)."
@@ -153,7 +159,7 @@ class Settings(BaseSettings):
     )
 
     index_nprobe: int = Field(
-        32, ge=1, le=4096, description="IVF lists probed per query: the recall/latency knob."
+        16, ge=1, le=4096, description="IVF lists probed per query: the recall/latency knob."
     )
 
     # --- profile model -----------------------------------------------------------------
