@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis
 
 from loadtest.apiproc import ApiProcess
+from loadtest.bench_ingest import _proc_cpu_s
 from loadtest.httpload import run_load
 from loadtest.stack import Stack
 from loadtest.world import Record, World
@@ -89,6 +91,25 @@ async def _recall(s: Settings, users: list[str], k: int = 50) -> dict[str, Any]:
     }
 
 
+def _cpu(api: ApiProcess, client: redis.Redis) -> dict[str, float]:
+    assert api.proc is not None
+    pids = [api.proc.pid, *_children(api.proc.pid)]
+    info = client.info("cpu")
+    return {
+        "api": sum(_proc_cpu_s(p) for p in pids),
+        "load_generator": time.process_time(),
+        "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+    }
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
 def run(
     items: int, rps: float, duration_s: float, seed: int, api_workers: int = 1
 ) -> dict[str, Any]:
@@ -119,6 +140,7 @@ def run(
         users = sorted({r.key.decode() for r in events})
         setup_s = time.perf_counter() - t0
         api = ApiProcess(env, workdir / "api.log")
+        client = redis.Redis.from_url(stack.redis_url)
         _say("starting the API (loads the catalog, builds the index)")
         t1 = time.perf_counter()
         api.start(ready_timeout=600)
@@ -150,6 +172,7 @@ def run(
                 )
             )
             _say(f"recommendations at {rps:.0f} req/s for {duration_s:.0f} s")
+            cpu0 = _cpu(api, client)
             main = asyncio.run(
                 run_load(
                     "127.0.0.1",
@@ -160,8 +183,10 @@ def run(
                     headers=headers,
                 )
             )
+            cpu1 = _cpu(api, client)
         finally:
             api.stop()
+        cpu = {k: (cpu1[k] - cpu0[k]) / main.elapsed_s for k in cpu0}
         _say("recall of the served index configuration vs exact search")
         recall = asyncio.run(_recall(s, users))
         store = RedisStore.from_url(s.redis_url, Keys(tag), "ingest")
@@ -183,6 +208,8 @@ def run(
         "api_start_s": start_s,
         "recommendations": main.summary(),
         "baseline_healthz": floor.summary(),
+        # Cores busy during the measured load, per process group (the machine has 2).
+        "cores_busy": cpu,
         "index": recall,
         "logs": str(workdir),
     }
