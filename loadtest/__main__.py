@@ -74,6 +74,13 @@ def _bench_api(args: argparse.Namespace) -> int:
     return _emit(report, args.json)
 
 
+def _bench_index(args: argparse.Namespace) -> int:
+    from loadtest import bench_index
+
+    report = bench_index.run(args.items, args.dim, args.queries, args.k, args.seed)
+    return _emit(report, args.json)
+
+
 def _demo(args: argparse.Namespace) -> int:
     import loadtest.demo
 
@@ -121,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     ba.add_argument("--api-workers", type=int, default=1, help="API processes (RECO_API_WORKERS)")
     ba.add_argument("--json", help="also write the report to this file")
     ba.set_defaults(fn=_bench_api)
+    bx = bsub.add_parser("index", help="ItemIndex vs exact search: build, latency, recall")
+    bx.add_argument("--items", type=int, default=100_000)
+    bx.add_argument("--dim", type=int, default=32)
+    bx.add_argument("--queries", type=int, default=1000)
+    bx.add_argument("--k", type=int, default=50)
+    bx.add_argument("--seed", type=int, default=1)
+    bx.add_argument("--json", help="also write the report to this file")
+    bx.set_defaults(fn=_bench_index)
     args = ap.parse_args(argv)
     if args.cmd == "generate":
         return int(generate.run(args))

@@ -71,6 +71,25 @@ def test_recall_at_50_against_brute_force(big: tuple[Matrix, ItemIndex]) -> None
     assert recall >= 0.95, recall
 
 
+def test_recall_at_50_for_profile_like_queries(big: tuple[Matrix, ItemIndex]) -> None:
+    x, index = big
+    items = x[:30_000]
+    rng = np.random.default_rng(0)
+    blends = unit(items[rng.integers(0, 30_000, (300, 3))].mean(axis=1))  # between clusters
+    truth = exact_top(items, blends, 50)
+    assert recall_at(names(30_000), truth, index.search_batch(blends, 50)) >= 0.95
+
+
+def test_the_recall_check_can_fail(big: tuple[Matrix, ItemIndex]) -> None:
+    x, index = big
+    truth = exact_top(x[:30_000], x[30_000:], 50)
+    index.set_nprobe(1)
+    try:
+        assert recall_at(names(30_000), truth, index.search_batch(x[30_000:], 50)) < 0.9
+    finally:
+        index.set_nprobe(IndexParams().nprobe)
+
+
 def test_scores_are_cosines_best_first(big: tuple[Matrix, ItemIndex]) -> None:
     x, index = big
     hits = index.search(x[30_000], 20)
