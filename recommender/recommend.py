@@ -192,7 +192,8 @@ class Recommender:
             cands += [Candidate(i, query[0], s) for i, s in index.search(query[1], ANN_K)]
         for pos, (anchor, _) in enumerate(p.recent[:RECENT_ANCHORS]):
             recency = 1.0 / (pos + 1)  # the last item viewed says most about the next one
-            if anchor in index:
+            # Index neighbours of the last item only: each is an ANN query at 1M items.
+            if pos == 0 and anchor in index:
                 neighbours = self._similar_cached(anchor, now)
                 cands += [Candidate(i, "similar", s * recency, anchor) for i, s in neighbours]
             if self.rules is not None:
