@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import signal
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from recommender.settings import LOGICAL_TOPICS
 
 SHOWN_USERS = 3
 REFRESH_S = 2.0
+TRAIN_AFTER_S = 20.0  # enough sessions for next-item rules; the API picks the model up live
 
 
 def _fmt_profile(user_id: str, p: Profile, now: float) -> list[str]:
@@ -142,8 +144,11 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
     started = time.time()
     rounds = [1]
     code = 0
+    trainer: asyncio.subprocess.Process | None = None
     try:
         while not stop.is_set():
+            if trainer is None and time.time() - started > TRAIN_AFTER_S:
+                trainer = await _train(env, workdir)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), REFRESH_S)
             if not worker.alive():
@@ -155,6 +160,9 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
                 producer.result()  # surfaces a producer failure
                 break
     finally:
+        if trainer is not None and trainer.returncode is None:
+            trainer.kill()
+            await trainer.wait()
         producer.cancel()
         with contextlib.suppress(BaseException):
             await producer
@@ -164,6 +172,24 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
         await client.aclose()
     print(f"demo finished after {time.time() - started:.0f} s", flush=True)
     return code
+
+
+async def _train(env: dict[str, str], workdir: Path) -> asyncio.subprocess.Process:
+    """Train and publish a model from the traffic so far, in the background."""
+    print("training a model on the events so far (python -m recommender train)...", flush=True)
+    with (workdir / "train.log").open("ab") as log:  # the child keeps its own copy
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "recommender",
+            "train",
+            "--out",
+            str(workdir / "models"),
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=log,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
 
 
 def run(*, duration: float, rate: float, users: int, seed: int) -> int:
