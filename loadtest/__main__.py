@@ -70,6 +70,7 @@ def _bench_api(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         seed=args.seed,
         api_workers=args.api_workers,
+        connections=args.connections,
     )
     return _emit(report, args.json)
 
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ba.add_argument("--duration", type=float, default=30, help="seconds of measured load")
     ba.add_argument("--seed", type=int, default=1)
     ba.add_argument("--api-workers", type=int, default=1, help="API processes (RECO_API_WORKERS)")
+    ba.add_argument("--connections", type=int, default=32, help="persistent client connections")
     ba.add_argument("--json", help="also write the report to this file")
     ba.set_defaults(fn=_bench_api)
     bx = bsub.add_parser("index", help="ItemIndex vs exact search: build, latency, recall")

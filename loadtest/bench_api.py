@@ -111,7 +111,12 @@ def _children(pid: int) -> list[int]:
 
 
 def run(
-    items: int, rps: float, duration_s: float, seed: int, api_workers: int = 1
+    items: int,
+    rps: float,
+    duration_s: float,
+    seed: int,
+    api_workers: int = 1,
+    connections: int = 32,
 ) -> dict[str, Any]:
     """Set up, load, measure; returns the report."""
     workdir = Path(tempfile.mkdtemp(prefix="reco-bench-api-"))
@@ -181,6 +186,7 @@ def run(
                     rps=rps,
                     duration_s=duration_s,
                     headers=headers,
+                    connections=connections,
                 )
             )
             cpu1 = _cpu(api, client)
@@ -200,7 +206,8 @@ def run(
         asyncio.run(clear())
     return {
         "command": f"python -m loadtest bench api --items {items} --rps {rps:.0f} "
-        f"--duration {duration_s:.0f} --api-workers {api_workers}",
+        f"--duration {duration_s:.0f} --api-workers {api_workers} --connections {connections}",
+        "connections": connections,
         "api_workers": api_workers,
         "catalog_items": len(catalog),
         "users_with_profiles": len(users),
