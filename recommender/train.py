@@ -13,13 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from recommender.embeddings import EmbeddingParams, ItemFacts, WeightedSession, item_embeddings
 from recommender.features import price_band, to_base
 from recommender.model import Model, NextItems
 from recommender.profile import DEFAULT_WEIGHTS
 from recommender.sessionrec import CoVisitation, SequentialRules
+from schemas import SchemaError, decode_booking, decode_click
 
 DAY_S = 86_400.0
 
@@ -69,51 +68,33 @@ def _str(v: object) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-def _num(v: object) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
 def parse_click(raw: bytes, rates: Mapping[str, float]) -> ClickEvent | None:
-    """A click on an item; None for searches and malformed records (workers dead-letter those)."""
+    """A click on an item; None for searches and for what the contract rejects.
+
+    Decoding through the same contract as the worker means training sees exactly the events
+    the live profiles saw; rejected ones are in the dead-letter topic.
+    """
     try:
-        e = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        c = decode_click(raw)
+    except SchemaError:
         return None
-    if not isinstance(e, dict):
+    if c.item_id is None:
         return None
-    user, session, action, item, ts = (
-        _str(e.get("user_id")),
-        _str(e.get("session_id")),
-        _str(e.get("action")),
-        _str(e.get("item_id")),
-        _num(e.get("ts")),
+    price = to_base(c.price, c.currency, rates)
+    return ClickEvent(
+        c.user_id, c.session_id, c.action, c.item_id, c.item_type, c.destination, price, c.ts
     )
-    if user is None or session is None or action is None or item is None or ts is None:
-        return None
-    price = to_base(_num(e.get("price")), _str(e.get("currency")), rates)
-    itype, dest = _str(e.get("item_type")), _str(e.get("destination"))
-    return ClickEvent(user, session, action, item, itype, dest, price, ts)
 
 
 def parse_booking(raw: bytes) -> BookingEvent | None:
-    """A booking status change, or None when malformed."""
+    """A booking status change, or None for what the contract rejects."""
     try:
-        e = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        b = decode_booking(raw)
+    except SchemaError:
         return None
-    if not isinstance(e, dict):
-        return None
-    user, booking, status, item, ts = (
-        _str(e.get("user_id")),
-        _str(e.get("booking_id")),
-        _str(e.get("status")),
-        _str(e.get("item_id")),
-        _num(e.get("ts")),
+    return BookingEvent(
+        b.user_id, b.booking_id, b.status, b.item_id, b.item_type, b.destination, b.ts
     )
-    if user is None or booking is None or status is None or item is None or ts is None:
-        return None
-    itype, dest = _str(e.get("item_type")), _str(e.get("destination"))
-    return BookingEvent(user, booking, status, item, itype, dest, ts)
 
 
 def confirmed(bookings: Iterable[BookingEvent]) -> list[BookingEvent]:
