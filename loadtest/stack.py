@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlparse
 
 from recommender.errors import StackError
 
@@ -246,8 +245,3 @@ class Stack:
         tb: TracebackType | None,
     ) -> None:
         self.down()
-
-
-def redis_host_is_local(url: str) -> bool:
-    """True for loopback Redis URLs (the only ones the stack may start a server for)."""
-    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")

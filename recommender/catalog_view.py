@@ -50,7 +50,6 @@ class CatalogView:
         self.index = ItemIndex(dim, params)
         self.loaded = False
         self.last_id = "0-0"
-        self.changes_applied = 0
 
     async def _fetch(self, ids: Sequence[str]) -> tuple[list[ItemMeta], list[bytes | None]]:
         k = self.store.keys
@@ -132,7 +131,6 @@ class CatalogView:
             await asyncio.to_thread(self.index.upsert, keep_ids, matrix)
         if gone:
             await asyncio.to_thread(self.index.remove, gone)
-        self.changes_applied += len(ids)
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Apply changes until stop is set; rebuild the index when churn calls for it."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -172,8 +172,3 @@ class RedisStore:
             return {}
         blobs = await self.r.mget([self.keys.user(u) for u in user_ids])
         return {u: loads(b) for u, b in zip(user_ids, blobs, strict=True) if isinstance(b, bytes)}
-
-    async def stats(self) -> Mapping[str, float]:
-        """The applied / dead-lettered counters."""
-        raw = await self.r.hgetall(self.keys.stats())
-        return {(k.decode() if isinstance(k, bytes) else k): float(v) for k, v in raw.items()}

@@ -19,7 +19,7 @@ from aiokafka.errors import CommitFailedError
 
 from recommender.settings import Settings
 from streams import metrics
-from streams.pipeline import INGEST_TOPICS, BatchResult, Ingest, RawRecord
+from streams.pipeline import INGEST_TOPICS, Ingest, RawRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ class BatchEngine:
         self.s = settings
         self.ingest = ingest
         self.consumer: AIOKafkaConsumer | None = None
-        self.batches = 0
-        self.last_result = BatchResult()
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -98,8 +96,7 @@ class BatchEngine:
                 for tp, msgs in fetched.items()
                 for m in msgs
             ]
-            self.last_result = await self.ingest.apply(records)
-            self.batches += 1
+            await self.ingest.apply(records)
             self._report_lag(fetched)
             try:
                 await consumer.commit(

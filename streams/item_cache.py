@@ -21,8 +21,6 @@ class ItemCache:
         self.ttl_s = ttl_s
         self.max_items = max_items
         self._items: dict[str, tuple[float, StoredItem]] = {}
-        self.hits = 0
-        self.misses = 0
 
     def split(self, ids: Iterable[str], now: float) -> tuple[dict[str, StoredItem], set[str]]:
         """Items served from the cache, and the ids that must be read from Redis."""
@@ -34,8 +32,6 @@ class ItemCache:
                 found[i] = entry[1]
             else:
                 missing.add(i)
-        self.hits += len(found)
-        self.misses += len(missing)
         return found, missing
 
     def put(self, items: Mapping[str, StoredItem], now: float) -> None:

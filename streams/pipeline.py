@@ -66,11 +66,6 @@ class BatchResult:
     conflicts: int = 0
     unknown_items: int = 0
 
-    @property
-    def applied_total(self) -> int:
-        """Events applied to Redis by this batch."""
-        return sum(self.applied.values())
-
 
 @dataclass(slots=True)
 class _Decoded:
