@@ -38,12 +38,7 @@ def _bench(args: argparse.Namespace) -> int:
             faust_baselines=not args.no_faust,
         )
     )
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
-    return 0
+    return _emit(report, args.json)
 
 
 def _emit(report: object, path: str | None) -> int:

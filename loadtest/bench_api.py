@@ -24,13 +24,13 @@ import numpy as np
 import redis
 
 from loadtest.apiproc import ApiProcess
-from loadtest.bench_ingest import _proc_cpu_s
+from loadtest.bench_ingest import proc_cpu_s
 from loadtest.httpload import run_load
 from loadtest.stack import Stack
 from loadtest.world import Record, World
 from recommender.index import IndexParams, ItemIndex
 from recommender.keys import Keys
-from recommender.recommend import _taste
+from recommender.recommend import taste_query
 from recommender.settings import Settings
 from recommender.store import RedisStore
 from schemas import DeadLetter
@@ -76,8 +76,8 @@ async def _recall(s: Settings, users: list[str], k: int = 50) -> dict[str, Any]:
     finally:
         await store.close()
     matrix = np.frombuffer(b"".join(vecs), dtype="<f4").reshape(len(ids), s.vector_dim)
-    # The query the API sends for each user (recommend._taste).
-    queries = np.stack([q[1] for p in profiles.values() if (q := _taste(p)) is not None])
+    # The query the API sends for each user.
+    queries = np.stack([q[1] for p in profiles.values() if (q := taste_query(p)) is not None])
     served = ItemIndex.build(ids, matrix, IndexParams(nprobe=s.index_nprobe))
     exact = ItemIndex.build(ids, matrix, IndexParams(exact_below=len(ids) + 1))
     got = served.search_batch(queries, k)
@@ -96,7 +96,7 @@ def _cpu(api: ApiProcess, client: redis.Redis) -> dict[str, float]:
     pids = [api.proc.pid, *_children(api.proc.pid)]
     info = client.info("cpu")
     return {
-        "api": sum(_proc_cpu_s(p) for p in pids),
+        "api": sum(proc_cpu_s(p) for p in pids),
         "load_generator": time.process_time(),
         "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
     }

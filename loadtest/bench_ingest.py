@@ -139,7 +139,7 @@ def _steady_rate(samples: list[tuple[float, int]], total: int) -> float:
     return 0.8 * total / max(t90 - t10, 1e-9)
 
 
-def _proc_cpu_s(pid: int) -> float:
+def proc_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -152,8 +152,8 @@ def _cpu_sample(client: redis.Redis, stack: Stack, procs: list[WorkerProcess]) -
     info = client.info("cpu")
     broker = [s.proc.pid for s in stack.services if s.name == "tansu"]
     return {
-        "workers": sum(_proc_cpu_s(p.pid) for p in procs),
-        "broker": sum(_proc_cpu_s(pid) for pid in broker),
+        "workers": sum(proc_cpu_s(p.pid) for p in procs),
+        "broker": sum(proc_cpu_s(pid) for pid in broker),
         "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
         "bench": time.process_time(),
     }

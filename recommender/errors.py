@@ -5,6 +5,8 @@
     ├── StackError           the embedded broker/Redis could not be started
     ├── StoreError           Redis misbehaved beyond the retry budget (never swallowed)
     │   └── ConflictError    optimistic write lost to a concurrent writer; retry the batch
+    ├── ModelError           a model directory is incomplete or its parts do not match
+    ├── SnapshotError        an index snapshot is unreadable (also a ValueError)
     └── BadEvent             one event cannot be applied; becomes a dead letter, never a crash
 
 Schema violations are ``schemas.SchemaError``; the pipeline turns them into dead letters
@@ -32,6 +34,14 @@ class StoreError(RecoError):
 
 class ConflictError(StoreError):
     """Another writer changed the keys this batch read; reload and apply again."""
+
+
+class ModelError(RecoError):
+    """A model directory is missing parts or they do not belong together."""
+
+
+class SnapshotError(RecoError, ValueError):
+    """An index snapshot cannot be read back."""
 
 
 class BadEvent(RecoError):

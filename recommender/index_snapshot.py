@@ -23,16 +23,13 @@ from typing import Any
 import faiss
 import orjson
 
+from recommender.errors import SnapshotError
 from recommender.index_core import SLICE, yield_gil
 
 FORMAT = 1
 INDEX_FILE = "index.faiss"
 KEYS_FILE = "keys.jsonl"
 META_FILE = "meta.json"
-
-
-class SnapshotError(ValueError):
-    """The snapshot on disk is not one this code can load."""
 
 
 def write_snapshot(

@@ -39,6 +39,14 @@ class Keys:
         """Sorted set: item -> summed event weight on that UTC day in that market."""
         return f"{self.prefix}:pop:{day}:{market}"
 
+    def model_current(self) -> str:
+        """String: the model version every API replica should serve."""
+        return f"{self.prefix}:model:current"
+
+    def model_path(self, version: str) -> str:
+        """String: the directory holding that model version."""
+        return f"{self.prefix}:model:{version}:path"
+
     def offsets(self, group: str, topic: str, partition: int) -> str:
         """String: highest offset of (topic, partition) applied to Redis by this group."""
         return f"{self.prefix}:off:{group}:{topic}:{partition}"

@@ -35,7 +35,7 @@ import numpy.typing as npt
 import orjson
 from redis.exceptions import RedisError
 
-from recommender.errors import RecoError
+from recommender.errors import ModelError as ModelError  # re-exported for callers
 from recommender.keys import Keys
 from recommender.sessionrec import Item, Scored
 
@@ -46,20 +46,14 @@ TABLES = ("sr", "covisit")
 Matrix = npt.NDArray[np.float32]
 
 
-# TODO(keys): these two keys belong in recommender/keys.py (Keys.model_current,
-# Keys.model_path) and in REDIS_KEYS.md; they live here until that move.
 def current_key(keys: Keys) -> str:
-    """String: the version every API replica and worker should serve."""
-    return f"{keys.prefix}:model:current"
+    """String: the version every API replica should serve (Keys.model_current)."""
+    return keys.model_current()
 
 
 def path_key(keys: Keys, version: str) -> str:
-    """String: the directory holding that model version."""
-    return f"{keys.prefix}:model:{version}:path"
-
-
-class ModelError(RecoError):  # TODO(errors): add to the tree in errors.py
-    """A model directory is missing parts or they do not belong together."""
+    """String: the directory holding that model version (Keys.model_path)."""
+    return keys.model_path(version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,11 @@ class NextItems(Protocol):
         """Best next items after item_id with their scores."""
         ...
 
+    @property
+    def version(self) -> str | None:
+        """Version of the model the rules come from, None before one is published."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Recommendations:
@@ -63,7 +68,7 @@ class Recommendations:
     degraded: bool = False  # Redis was unreachable: answered from what this process had
 
 
-def _taste(p: Profile) -> tuple[str, np.ndarray] | None:
+def taste_query(p: Profile) -> tuple[str, np.ndarray] | None:
     """One query vector for the user: the session's taste, steadied by the long-term one."""
     short, long = p.embedding("short"), p.embedding("long")
     if short is None:
@@ -174,10 +179,7 @@ class Recommender:
 
     def model_version(self) -> str | None:
         """Version of the model whose rules are in use, if any."""
-        watcher = getattr(self.rules, "watcher", None)
-        model = getattr(watcher, "model", None)
-        version = getattr(model, "version", None)
-        return str(version) if version is not None else None
+        return self.rules.version if self.rules is not None else None
 
     def similar(self, item_id: str, k: int) -> list[tuple[str, float]]:
         """Index neighbours of an item (KeyError when it is not indexed)."""
@@ -186,7 +188,7 @@ class Recommender:
     async def _personal(self, p: Profile, req: RankRequest, now: float) -> list[Candidate]:
         index = self.catalog.index
         cands: list[Candidate] = []
-        query = _taste(p)
+        query = taste_query(p)
         if query is not None and index.size:
             # One ANN query per request: at 1M items it is the largest cost of a request.
             cands += [Candidate(i, query[0], s) for i, s in index.search(query[1], ANN_K)]

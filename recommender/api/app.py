@@ -133,6 +133,12 @@ class ModelRules:
     def __init__(self, watcher: ModelWatcher) -> None:
         self.watcher = watcher
 
+    @property
+    def version(self) -> str | None:
+        """Version of the model in use."""
+        model = self.watcher.model
+        return model.version if model is not None else None
+
     def next_items(self, item_id: str, n: int) -> Sequence[tuple[str, float]]:
         """Best next items after item_id; nothing before a model is published."""
         model = self.watcher.model
