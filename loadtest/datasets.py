@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -52,6 +52,7 @@ class Dataset:
     train: list[Session]
     test: list[Session]
     source: str  # where it came from, for the report
+    catalog: list[dict[str, Any]] | None = None  # item content, when the dataset has any
 
 
 class DatasetMissing(FileNotFoundError):
@@ -188,7 +189,8 @@ def synthetic(
     cut = len(sessions) - round(share * len(sessions))
     train, test = sessions[:cut], sessions[cut:]
     source = f"loadtest.world.World({seed}, {users}, {items}).events({events}, {start_ts})"
-    return Dataset("synthetic", train, restrict_to_train(train, test), source)
+    catalog = World(seed, users, items).catalog()
+    return Dataset("synthetic", train, restrict_to_train(train, test), source, catalog)
 
 
 def load(name: str) -> Dataset:

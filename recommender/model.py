@@ -8,6 +8,7 @@ reader never sees half a model):
 - ``rules.npz``   — per table (``sr`` sequential rules, ``covisit`` co-visitation), the top-N
   next items of every item as CSR arrays ``<t>_indptr`` (int64), ``<t>_items`` (int32 row of
   ``ids.json``), ``<t>_scores`` (float32, best first);
+- ``sessions.npz`` — optional: past sessions for session kNN (recommender.model_sessions);
 - ``meta.json``   — format, version, created_at, dim, counts, training stats and params.
 
 Versions are ``YYYYmmddTHHMMSSZ-<8 hex of the content hash>`` (UTC), so they sort by time.
@@ -37,6 +38,7 @@ from redis.exceptions import RedisError
 
 from recommender.errors import ModelError as ModelError  # re-exported for callers
 from recommender.keys import Keys
+from recommender.model_sessions import Sessions
 from recommender.sessionrec import Item, Scored
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,7 @@ class Model:
     vectors: Matrix  # (len(ids), dim), unit rows
     tables: Mapping[str, NextItems]  # "sr", "covisit"
     stats: Mapping[str, Any] = field(default_factory=dict)
+    sessions: Sessions | None = None  # past sessions for session kNN, when trained with them
 
     @classmethod
     def create(
@@ -107,6 +110,7 @@ class Model:
         stats: Mapping[str, Any],
         *,
         created_at: float,
+        sessions: Sessions | None = None,
     ) -> Model:
         """A model whose version is its creation time (UTC) plus a hash of its content."""
         h = hashlib.blake2b(orjson.dumps(list(ids)), digest_size=4)
@@ -115,6 +119,9 @@ class Model:
             t = tables[name]
             for arr in (t.indptr, t.items, t.scores):
                 h.update(np.ascontiguousarray(arr).tobytes())
+        if sessions is not None:
+            h.update(np.ascontiguousarray(sessions.indptr).tobytes())
+            h.update(np.ascontiguousarray(sessions.items).tobytes())
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(created_at))
         vecs = np.ascontiguousarray(vectors, dtype=np.float32)
         return cls(
@@ -125,6 +132,7 @@ class Model:
             vecs,
             dict(tables),
             dict(stats),
+            sessions,
         )
 
     @cached_property
@@ -174,6 +182,8 @@ def save(model: Model, root: str | os.PathLike[str]) -> Path:
                 {f"{name}_indptr": t.indptr, f"{name}_items": t.items, f"{name}_scores": t.scores}
             )
         np.savez(tmp / "rules.npz", **arrays)  # type: ignore[arg-type]
+        if model.sessions is not None:
+            model.sessions.save(tmp)
         meta = {
             "format": FORMAT,
             "version": model.version,
@@ -181,6 +191,7 @@ def save(model: Model, root: str | os.PathLike[str]) -> Path:
             "dim": model.dim,
             "items": len(model.ids),
             "tables": sorted(model.tables),
+            "sessions": len(model.sessions) if model.sessions is not None else None,
             "stats": model.stats,
         }
         opts = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
@@ -219,6 +230,7 @@ def load(path: str | os.PathLike[str]) -> Model:
         if len(t.indptr) != n + 1 or int(t.indptr[-1]) != size or size != len(t.scores) or bad_rows:
             raise ModelError(f"{root}: table {name!r} does not match {n} items")
     vectors.setflags(write=False)
+    sessions = Sessions.load(root, n) if meta.get("sessions") is not None else None
     return Model(
         meta["version"],
         float(meta["created_at"]),
@@ -227,6 +239,7 @@ def load(path: str | os.PathLike[str]) -> Model:
         vectors,
         tables,
         meta.get("stats", {}),
+        sessions,
     )
 
 

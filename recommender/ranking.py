@@ -15,6 +15,7 @@ everywhere, so the same input always gives the same list.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -76,20 +77,29 @@ class RankRequest:
 class RankWeights:
     """Weights of the score terms; unitless, candidate scores are expected in [0, 1]."""
 
-    # Next-item rules from the current session: the freshest intent signal.
-    session: float = 1.0
-    # Embedding (short/long) and item-neighbour similarity; cosine.
-    similarity: float = 0.6
+    # Session kNN and next-item rules on the current session: the freshest intent signal,
+    # and the strongest term in offline replay (`loadtest eval --models live`).
+    session: float = 2.0
+    # Embedding (short/long) and item-neighbour similarity; cosine. Noisier than the session
+    # term: a cosine of 0.9 says "alike", not "wanted next".
+    similarity: float = 0.3
     # Fit with the user's destination / type / band / stars affinities.
-    affinity: float = 0.5
+    affinity: float = 0.2
     # Market popularity and global trends; mostly breaks ties among personal candidates.
     popularity: float = 0.2
     # Item's price band is one the user usually picks.
-    price_fit: float = 0.3
+    price_fit: float = 0.1
     # Hotels, cars and tours for a booked flight's destination: the most certain need.
-    cross_sell: float = 2.0
-    # Most items per (item_type, destination) among the first k, so one city cannot fill a list.
+    cross_sell: float = 4.0
+    # Most items per (item_type, destination) among the first k, so one city cannot fill a
+    # list: the larger of max_per_group and max_group_share of k. A traveller comparing hotels
+    # in one city does want several of them; half a list still leaves room for the rest.
     max_per_group: int = 3
+    max_group_share: float = 0.5
+
+    def group_cap(self, k: int) -> int:
+        """How many of k items one (item_type, destination) group may take."""
+        return max(self.max_per_group, math.floor(k * self.max_group_share))
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,10 +384,9 @@ def rank(
         return []
     blocked = set(req.exclude)
     if profile is not None:
+        # Viewed items stay eligible: travellers return to the hotel they are weighing, and the
+        # session rules learn how often. What is on screen right now the caller excludes.
         blocked.update(profile.booked_items())
-        if profile.recent:
-            # Re-showing viewed items is often right in travel; only the one on screen goes.
-            blocked.add(profile.recent[0][0])
     merged = _merge(candidates)
     session_max = max((c.score for c in candidates if c.source == "session"), default=0.0)
     shares = _shares(profile)
@@ -392,7 +401,7 @@ def rank(
     quick.sort(key=lambda q: (-q.score, q.item_id))
     # Reasons cost more than scores: explain only what is returned.
     out = []
-    for q in _diversify(quick, req.k, w.max_per_group):
+    for q in _diversify(quick, req.k, w.group_cap(req.k)):
         full = _score(q.item_id, q.item, q.hits, w, shares, session_max)
         full.score = q.score  # one number for ordering and display
         out.append(_explain(full, items, trip))
@@ -447,4 +456,4 @@ def fallback(
         reason = _source_reason(c, item, items, None)
         score = w.popularity * c.score
         ordered.append(Ranked(c.item_id, score, reason, c.source, item.item_type, item.destination))
-    return _diversify(ordered, req.k, w.max_per_group)
+    return _diversify(ordered, req.k, w.group_cap(req.k))

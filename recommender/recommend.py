@@ -13,7 +13,7 @@ then global trending, so the answer is never empty while the catalog is not.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,10 +21,11 @@ import numpy as np
 from redis.exceptions import RedisError
 
 from recommender import popularity
-from recommender.catalog_view import CatalogView
+from recommender.index import ItemIndex
 from recommender.profile import Profile
 from recommender.ranking import (
     Candidate,
+    ItemMeta,
     Ranked,
     RankRequest,
     RankWeights,
@@ -35,7 +36,8 @@ from recommender.ranking import (
 )
 from recommender.store import RedisStore
 
-RECENT_ANCHORS = 3  # recent items whose neighbours and rules become candidates
+SESSION_ITEMS = 10  # recent items that make up the session for session kNN
+SESSION_CANDIDATES = 50
 NEIGHBOUR_TTL_S = 60.0
 LONG_TERM_SHARE = 0.5  # weight of the long-term embedding in the one ANN query
 ANN_K = 30  # per embedding; more costs ranking time and rarely changes the top 10
@@ -45,16 +47,57 @@ POPULAR_TOP = 100
 CROSS_SELL_TYPES = frozenset({"hotel", "car", "tour", "attraction"})
 
 
-class NextItems(Protocol):
-    """Item -> items that tend to come next (the trained model's session rules)."""
+class SessionModel(Protocol):
+    """What the trained model offers online (recommender.model_view.ModelView)."""
 
-    def next_items(self, item_id: str, n: int) -> Sequence[tuple[str, float]]:
-        """Best next items after item_id with their scores."""
+    def session_items(self, recent: Sequence[str], n: int) -> Sequence[tuple[str, float]]:
+        """Best next items for a session given oldest first, with their scores."""
+        ...
+
+    def neighbours(self, item_id: str, n: int) -> list[tuple[str, float]] | None:
+        """Nearest items in the learned space; None when the model does not know the item."""
         ...
 
     @property
     def version(self) -> str | None:
-        """Version of the model the rules come from, None before one is published."""
+        """Version of the model in use, None before one is published."""
+        ...
+
+
+class ProfileReader(Protocol):
+    """Where profiles come from (RedisStore online)."""
+
+    async def read_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """Profiles of the users that have one."""
+        ...
+
+
+class PopularSource(Protocol):
+    """Popular items per market (PopularityReader online)."""
+
+    async def top(
+        self, market: str, days: int, decay: float, now: float
+    ) -> list[tuple[str, float]]:
+        """Best items of a market over recent days, scores in 0..1."""
+        ...
+
+
+class Catalog(Protocol):
+    """Item metadata and the content-vector index (CatalogView online)."""
+
+    @property
+    def items(self) -> Mapping[str, ItemMeta]:
+        """Metadata by item id."""
+        ...
+
+    @property
+    def index(self) -> ItemIndex:
+        """Content vectors of the active items."""
+        ...
+
+    @property
+    def loaded(self) -> bool:
+        """True once the catalog has been read."""
         ...
 
 
@@ -110,23 +153,24 @@ class PopularityReader:
 
 
 class Recommender:
-    """Answers recommendation requests from Redis state, the catalog view and the model."""
+    """Answers recommendation requests from profiles, the catalog, popularity and the model."""
 
     def __init__(
         self,
-        store: RedisStore,
-        catalog: CatalogView,
+        profiles: ProfileReader,
+        catalog: Catalog,
+        popular: PopularSource,
         *,
         weights: RankWeights,
         affinity_half_life_s: float,
-        rules: NextItems | None = None,
+        model: SessionModel | None = None,
     ) -> None:
-        self.store = store
+        self.profiles = profiles
         self.catalog = catalog
+        self.popular = popular
         self.weights = weights
         self.affinity_half_life_s = affinity_half_life_s
-        self.rules = rules
-        self.popular = PopularityReader(store)
+        self.model = model
         self._neighbours: dict[str, tuple[float, list[tuple[str, float]]]] = {}
 
     async def for_user(
@@ -134,11 +178,16 @@ class Recommender:
     ) -> Recommendations:
         """Ranked offers for a user; falls back for unknown or cold users."""
         now = time.time() if now is None else now
-        degraded = False
         try:
-            profile = (await self.store.read_profiles([user_id])).get(user_id)
+            profile = (await self.profiles.read_profiles([user_id])).get(user_id)
         except (RedisError, OSError):
-            profile, degraded = None, True
+            return await self.for_profile(None, req, now=now, degraded=True)
+        return await self.for_profile(profile, req, now=now)
+
+    async def for_profile(
+        self, profile: Profile | None, req: RankRequest, *, now: float, degraded: bool = False
+    ) -> Recommendations:
+        """Ranked offers for a profile already at hand (None: unknown user)."""
         items = self.catalog.items
         ranked: list[Ranked] = []
         if not needs_fallback(profile):
@@ -163,27 +212,48 @@ class Recommender:
         return Recommendations(ranked, used_fallback, profile is not None, degraded)
 
     def _similar_cached(self, item_id: str, now: float) -> list[tuple[str, float]]:
-        """Index neighbours of a viewed item, reused for a minute.
+        """Neighbours of a viewed item, reused for a minute.
 
-        Viewed items repeat across users far more than user vectors do, and neighbours change
-        only with the catalog; a deactivated neighbour is still filtered out by ranking.
+        Learned-space neighbours (what people look at together) when the model knows the
+        item, else content neighbours. Viewed items repeat across users far more than user
+        vectors do, and neighbours change only with the catalog or the model; a deactivated
+        neighbour is still filtered out by ranking.
         """
         hit = self._neighbours.get(item_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        found = self.catalog.index.similar(item_id, 10)
+        found = self.model.neighbours(item_id, 10) if self.model is not None else None
+        if found is None:
+            found = self.catalog.index.similar(item_id, 10) if item_id in self.catalog.index else []
         if len(self._neighbours) > 200_000:
             self._neighbours.clear()  # crude bound; refilled from the hot items at once
         self._neighbours[item_id] = (now + NEIGHBOUR_TTL_S, found)
         return found
 
     def model_version(self) -> str | None:
-        """Version of the model whose rules are in use, if any."""
-        return self.rules.version if self.rules is not None else None
+        """Version of the model in use, if any."""
+        return self.model.version if self.model is not None else None
 
     def similar(self, item_id: str, k: int) -> list[tuple[str, float]]:
-        """Index neighbours of an item (KeyError when it is not indexed)."""
-        return self.catalog.index.similar(item_id, k)
+        """Active items most like an active item (KeyError when it is not indexed).
+
+        Learned neighbours first when the model knows the item, topped up from the content
+        index; the learned index holds the model's items, so inactive ones are dropped here.
+        """
+        index, items = self.catalog.index, self.catalog.items
+        if item_id not in index:
+            raise KeyError(item_id)
+        learned = self.model.neighbours(item_id, 2 * k) if self.model is not None else None
+        out: dict[str, float] = {}
+        for i, s in learned or ():
+            meta = items.get(i)
+            if meta is not None and meta.active and len(out) < k:
+                out[i] = s
+        if len(out) < k:
+            for i, s in index.similar(item_id, k):
+                if len(out) < k:
+                    out.setdefault(i, s)
+        return list(out.items())
 
     async def _personal(self, p: Profile, req: RankRequest, now: float) -> list[Candidate]:
         index = self.catalog.index
@@ -192,16 +262,15 @@ class Recommender:
         if query is not None and index.size:
             # One ANN query per request: at 1M items it is the largest cost of a request.
             cands += [Candidate(i, query[0], s) for i, s in index.search(query[1], ANN_K)]
-        for pos, (anchor, _) in enumerate(p.recent[:RECENT_ANCHORS]):
-            recency = 1.0 / (pos + 1)  # the last item viewed says most about the next one
-            # Index neighbours of the last item only: each is an ANN query at 1M items.
-            if pos == 0 and anchor in index:
-                neighbours = self._similar_cached(anchor, now)
-                cands += [Candidate(i, "similar", s * recency, anchor) for i, s in neighbours]
-            if self.rules is not None:
+        if p.recent:
+            last = p.recent[0][0]
+            # Neighbours of the last item only: each is an ANN query at 1M items.
+            cands += [Candidate(i, "similar", s, last) for i, s in self._similar_cached(last, now)]
+            if self.model is not None:
+                session = [i for i, _ in reversed(p.recent[:SESSION_ITEMS])]
                 cands += [
-                    Candidate(i, "session", s * recency, anchor)
-                    for i, s in self.rules.next_items(anchor, 30)
+                    Candidate(i, "session", s, last)
+                    for i, s in self.model.session_items(session, SESSION_CANDIDATES)
                 ]
         markets = [req.destination] if req.destination else [d for d, _ in p.top("dest", 2)]
         for market in markets:

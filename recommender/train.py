@@ -16,6 +16,7 @@ from typing import Any
 from recommender.embeddings import EmbeddingParams, ItemFacts, WeightedSession, item_embeddings
 from recommender.features import price_band, to_base
 from recommender.model import Model, NextItems
+from recommender.model_sessions import Sessions
 from recommender.profile import DEFAULT_WEIGHTS
 from recommender.sessionrec import CoVisitation, SequentialRules
 from schemas import SchemaError, decode_booking, decode_click
@@ -62,6 +63,7 @@ class TrainParams:
     sr_steps: int = 20  # session-rec's SR settings, as in loadtest/evaluate.py
     sr_weighting: str = "quadratic"
     covisit_window: int = 1
+    knn_sessions: int = 200_000  # most recent sessions shipped for session kNN (0: none)
 
 
 def _str(v: object) -> str | None:
@@ -251,4 +253,8 @@ def fit_sessions(
             "covisit_window": params.covisit_window,
         },
     }
-    return Model.create(emb.ids, emb.vectors, tables, stats, created_at=now)
+    sessions = Sessions.from_lists(items, index, params.knn_sessions)
+    stats["knn_sessions"] = len(sessions)
+    return Model.create(
+        emb.ids, emb.vectors, tables, stats, created_at=now, sessions=sessions or None
+    )

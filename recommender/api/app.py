@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -24,10 +24,11 @@ from recommender.catalog_view import CatalogView
 from recommender.index import IndexParams
 from recommender.keys import Keys
 from recommender.model import ModelWatcher
+from recommender.model_view import ModelView
 from recommender.params import profile_params
 from recommender.profile_view import profile_view
 from recommender.ranking import RankWeights
-from recommender.recommend import Recommender
+from recommender.recommend import PopularityReader, Recommender
 from recommender.settings import Settings
 from recommender.store import RedisStore
 
@@ -127,26 +128,6 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
     return app
 
 
-class ModelRules:
-    """The published model's sequential rules as the recommender's session source."""
-
-    def __init__(self, watcher: ModelWatcher) -> None:
-        self.watcher = watcher
-
-    @property
-    def version(self) -> str | None:
-        """Version of the model in use."""
-        model = self.watcher.model
-        return model.version if model is not None else None
-
-    def next_items(self, item_id: str, n: int) -> Sequence[tuple[str, float]]:
-        """Best next items after item_id; nothing before a model is published."""
-        model = self.watcher.model
-        if model is None:
-            return []
-        return [(str(i), s) for i, s in model.next_items("sr", [item_id], n)]
-
-
 async def start_services(app: FastAPI) -> None:
     """Open the store, load the catalog and index, follow catalog changes."""
     s: Settings = app.state.settings
@@ -159,23 +140,26 @@ async def start_services(app: FastAPI) -> None:
     gc.collect()
     gc.freeze()
     watcher = ModelWatcher(app.state.store.r, app.state.store.keys, root=s.model_dir)
+    view = ModelView(IndexParams(nprobe=s.index_nprobe))
     try:
-        await watcher.poll()  # serve with the published model from the first request
+        await view.refresh(watcher)  # serve with the published model from the first request
     except (RedisError, OSError) as exc:
         log.warning("no model at start (%s); serving without session rules", exc)
     app.state.model_watcher = watcher
+    app.state.model_view = view
     app.state.recommender = Recommender(
         app.state.store,
         catalog,
+        PopularityReader(app.state.store),
         weights=RankWeights(),
         affinity_half_life_s=s.affinity_half_life_s,
-        rules=ModelRules(watcher),
+        model=view,
     )
     app.state.stop = asyncio.Event()
     app.state.tasks = [
         asyncio.create_task(catalog.follow(app.state.stop)),
         # A newly published model is picked up without a restart.
-        asyncio.create_task(watcher.run(s.model_poll_s)),
+        asyncio.create_task(view.follow(watcher, s.model_poll_s)),
     ]
 
 

@@ -329,6 +329,7 @@ async def test_published_model_is_picked_up_without_restart(
     import numpy as np
 
     from recommender.model import Model, NextItems, publish, save
+    from recommender.model_sessions import Sessions
     from recommender.sessionrec import SequentialRules
 
     app = client.app  # type: ignore[attr-defined]
@@ -347,14 +348,17 @@ async def test_published_model_is_picked_up_without_restart(
         {"sr": NextItems.from_rules(rules.rules, index, 10)},
         {},
         created_at=time.time(),
+        sessions=Sessions.from_lists([ids] * 5, index, keep=100),
     )
     save(model, tmp_path)
     store = app.state.store
     await publish(tmp_path, model.version, store.r, store.keys)
-    await app.state.model_watcher.poll()  # what the background poll does every few seconds
-    # u1's recent items are h-sanya-4 (newest), h-sanya-3, ...: the rule of h-sanya-3 applies.
+    # What the background poll does every few seconds:
+    await app.state.model_view.refresh(app.state.model_watcher)
+    # u1's recent items are h-sanya-4 (newest), h-sanya-3, ...: the past sessions through
+    # h-sanya-3 lead to the tour, and the reason names the item viewed last.
     after = (await client.get("/v1/users/u1/recommendations?k=5", headers=h)).json()
     assert after["model_version"] == model.version
     tour = next(i for i in after["items"] if i["item_id"] == "t-tokyo-2")
     assert tour["source"] == "session"
-    assert tour["reason"] == "because you viewed Sanya Bay Hotel 3"
+    assert tour["reason"] == "because you viewed Sanya Bay Hotel 4"

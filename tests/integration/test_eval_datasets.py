@@ -63,3 +63,19 @@ def test_diginetica_runs_end_to_end_with_a_report(tmp_path: Path) -> None:
     for name in ("report.md", "metrics.png", "curves.png"):
         assert (out / name).stat().st_size > 0
     assert "vsknn" in (out / "report.md").read_text()
+    # The serving path (profile -> candidates -> ranking, with the trained model) beats both
+    # baselines on both headline metrics.
+    for baseline in ("pop", "covisit"):
+        for metric in ("HR@20", "NDCG@20"):
+            assert models["live"][metric] > models[baseline][metric], (baseline, metric)
+
+
+def test_serving_path_beats_the_baselines_on_the_synthetic_world() -> None:
+    ds = datasets.synthetic(events=80_000)
+    result = evaluate.run(ds, ["pop", "covisit", "live"])
+    models = result["models"]
+    print("\nsynthetic, 80k events\n" + eval_cli.table(result))
+    assert models["live"]["predictions"] == result["dataset"]["predictions"] > 1000
+    for baseline in ("pop", "covisit"):
+        for metric in ("HR@20", "NDCG@20"):
+            assert models["live"][metric] > models[baseline][metric], (baseline, metric)

@@ -145,10 +145,12 @@ def test_type_and_destination_filters() -> None:
     assert run(None, cands, items, req) == ["c1", "t1"]
 
 
-def test_only_the_single_most_recent_item_is_dropped() -> None:
+def test_viewed_items_stay_eligible_and_the_caller_excludes_what_is_on_screen() -> None:
     items = catalog(meta("r1"), meta("r2"), meta("r3"))
     p = profile_with(recent=[("r1", NOW - 10), ("r2", NOW - 20), ("r3", NOW - 30)])
-    assert run(p, [pop(i, 0.5) for i in items], items) == ["r2", "r3"]
+    cands = [pop(i, 0.5) for i in items]
+    assert run(p, cands, items) == ["r1", "r2", "r3"]
+    assert run(p, cands, items, RankRequest(exclude=frozenset({"r1"}))) == ["r2", "r3"]
 
 
 # --- scoring ---------------------------------------------------------------------------
@@ -175,12 +177,18 @@ def test_score_is_the_weighted_sum_of_every_source_and_profile_term() -> None:
     out = rank(p, cands, items, RankRequest(), W, now=NOW, affinity_half_life_s=HL)
     a = next(r for r in out if r.item_id == "a")
     affinity = (3 / 4 + 2 / 2 + 1 / 4 + 1 / 2) / 4
-    expected = 1.0 * (2 / 4) + 0.6 * 0.8 + 0.5 * affinity + 0.2 * 0.9 + 0.3 * (1 / 4)
+    expected = (
+        W.session * (2 / 4)
+        + W.similarity * 0.8
+        + W.affinity * affinity
+        + W.popularity * 0.9
+        + W.price_fit * (1 / 4)
+    )
     assert a.score == pytest.approx(expected)
     b = next(r for r in out if r.item_id == "b")
     # b has stars 4 as well (meta default) and band budget.
     b_aff = (1 / 4 + 2 / 2 + 3 / 4 + 1 / 2) / 4
-    assert b.score == pytest.approx(1.0 + 0.5 * b_aff + 0.3 * (3 / 4))
+    assert b.score == pytest.approx(W.session * 1.0 + W.affinity * b_aff + W.price_fit * (3 / 4))
 
 
 def test_band_is_derived_from_price_when_missing() -> None:
@@ -196,7 +204,7 @@ def test_facets_the_user_has_no_data_for_do_not_dilute_affinity() -> None:
     items = catalog(meta("a", stars=5))
     p = profile_with(aff={"dest": {"sanya": 1.0}})
     (r,) = rank(p, [pop("a", 0.0)], items, RankRequest(), W, now=NOW, affinity_half_life_s=HL)
-    assert r.score == pytest.approx(0.5 * 1.0)
+    assert r.score == pytest.approx(W.affinity * 1.0)
     assert r.reason == "because you like Sanya"
 
 
@@ -262,11 +270,15 @@ def test_diversity_caps_one_group_among_the_first_k() -> None:
     items = catalog(*hotels, *others)
     cands = [pop(m.item_id, 0.9 - i * 0.01) for i, m in enumerate(hotels)]
     cands += [pop("car1", 0.3), pop("h_tokyo", 0.2), pop("tour1", 0.1)]
-    out = rank(None, cands, items, RankRequest(k=5), W, now=NOW, affinity_half_life_s=HL)
+    w = RankWeights(max_per_group=3, max_group_share=0.0)  # the floor alone: 3 per group
+    out = rank(None, cands, items, RankRequest(k=5), w, now=NOW, affinity_half_life_s=HL)
     assert ids(out) == ["h00", "h01", "h02", "car1", "h_tokyo"]
     # Not enough other groups: the list is filled with the best deferred items, in order.
-    out = rank(None, cands, items, RankRequest(k=8), W, now=NOW, affinity_half_life_s=HL)
+    out = rank(None, cands, items, RankRequest(k=8), w, now=NOW, affinity_half_life_s=HL)
     assert ids(out) == ["h00", "h01", "h02", "car1", "h_tokyo", "tour1", "h03", "h04"]
+    # By default a group may take half of a longer list: 4 of 8.
+    out = rank(None, cands, items, RankRequest(k=8), W, now=NOW, affinity_half_life_s=HL)
+    assert ids(out) == ["h00", "h01", "h02", "h03", "car1", "h_tokyo", "tour1", "h04"]
 
 
 def test_diversity_with_the_default_k_of_ten() -> None:
@@ -276,7 +288,7 @@ def test_diversity_with_the_default_k_of_ten() -> None:
     cands = [pop(m.item_id, 0.9) for m in hotels] + [pop(m.item_id, 0.1) for m in others]
     out = run(None, cands, items)
     assert len(out) == 10
-    assert sum(i.startswith("h") for i in out) == W.max_per_group
+    assert sum(i.startswith("h") for i in out) == W.group_cap(10) == 5
 
 
 def test_k_is_respected() -> None:
