@@ -5,7 +5,7 @@ EVENTS ?= 300000
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit integration lint typecheck schemas demo bench clean
+.PHONY: help install test unit integration lint typecheck schemas demo bench clean dashboard dashboard-png
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ demo: install ## Run the product on the embedded stack (DURATION=60 stops by its
 
 bench: install ## Ingest benchmark against baselines; writes bench-ingest.json
 	$(PY) -m loadtest bench ingest --events $(EVENTS) --json bench-ingest.json
+
+dashboard: install ## Regenerate the Grafana dashboard JSON from ops/grafana/dashboard.py
+	$(PY) -m ops.grafana.dashboard
+
+dashboard-png: install ## Draw the dashboard from a running Prometheus (PROM=url) to docs/dashboard.png
+	$(PY) -m ops.render --prometheus $(or $(PROM),http://127.0.0.1:9090) --out docs/dashboard.png
 
 clean: ## Remove caches (keeps .venv)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info

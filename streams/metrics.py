@@ -6,6 +6,10 @@ import logging
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+# Imported for its side effect: the offer and trigger metrics are on every worker's /metrics
+# from the start, before the first offer, so dashboards and alerts find them.
+import streams.engagement_metrics  # noqa: F401
+
 log = logging.getLogger(__name__)
 
 _BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)

@@ -158,6 +158,10 @@ async def start_services(app: FastAPI) -> None:
     app.state.stop = asyncio.Event()
     app.state.tasks = [
         asyncio.create_task(catalog.follow(app.state.stop)),
+        # Index size, age and catalog lag for /metrics, read every few seconds.
+        asyncio.create_task(
+            metrics.observe_index(catalog, app.state.recommender.model_version, app.state.stop)
+        ),
         # A newly published model is picked up without a restart.
         asyncio.create_task(view.follow(watcher, s.model_poll_s)),
     ]
