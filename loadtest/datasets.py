@@ -71,6 +71,13 @@ def datasets_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 
 
+def _label(folder: Path) -> str:
+    """The folder as reports show it: relative to the default location, so not this host's."""
+    if "RECO_DATASETS_DIR" in os.environ:
+        return str(folder)
+    return f"../shared/datasets/{folder.name}"
+
+
 def _need(path: Path) -> Path:
     if not path.is_file():
         raise DatasetMissing(path)
@@ -120,7 +127,8 @@ def yoochoose(root: Path | None = None) -> Dataset:
     """session-rec's prepared YOOCHOOSE 100k split, as given (train_tr / train_valid)."""
     base = (root or datasets_dir()) / "yoochoose-100k"
     train_path, test_path = (_need(base / f) for f in YOOCHOOSE_FILES)
-    return Dataset("yoochoose", _read_yoochoose(train_path), _read_yoochoose(test_path), str(base))
+    train, test = _read_yoochoose(train_path), _read_yoochoose(test_path)
+    return Dataset("yoochoose", train, test, _label(base))
 
 
 def diginetica(root: Path | None = None, share: float = TEST_SHARE) -> Dataset:
@@ -138,7 +146,7 @@ def diginetica(root: Path | None = None, share: float = TEST_SHARE) -> Dataset:
                 yield int(sid), int(item), ts  # date, then timeframe within it
 
     sessions = [s for s in _group(rows()) if len(s.items) >= 2]
-    return _split(sessions, share, "diginetica", str(base))
+    return _split(sessions, share, "diginetica", _label(base))
 
 
 def _split(sessions: list[Session], share: float, name: str, source: str) -> Dataset:

@@ -68,6 +68,27 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
 
 
+MARGIN_METRICS = ("HR@20", "NDCG@20", "MRR@20")
+MARGIN_AGAINST = ("pop", "covisit", "vsknn")
+
+
+def margin_table(result: dict[str, Any]) -> str:
+    """How far `live` is ahead of (or behind) each baseline, as Markdown; '' without it."""
+    models = result["models"]
+    if "live" not in models:
+        return ""
+    live = models["live"]
+    lines = ["| against | " + " | ".join(MARGIN_METRICS) + " |", "|" + "---|" * 4]
+    for name in (n for n in MARGIN_AGAINST if n in models):
+        cells = []
+        for metric in MARGIN_METRICS:
+            diff, base = live[metric] - models[name][metric], models[name][metric]
+            ratio = f" ({live[metric] / base:.2f}×)" if base > 0 else ""
+            cells.append(f"{diff:+.4f}{ratio}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_report(result: dict[str, Any], folder: Path) -> None:
     """report.md with the tables, plus metrics.png (bars) and curves.png (HR@K/MRR@K lines)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,6 +109,14 @@ def write_report(result: dict[str, Any], folder: Path) -> None:
         table(result),
         "",
     ]
+    margins = margin_table(result)
+    if margins:
+        lines += [
+            "The serving path (`live`) against the baselines and V-SKNN, difference and ratio:",
+            "",
+            margins,
+            "",
+        ]
     blend = result.get("blend")
     if blend:
         v = blend["validation"]

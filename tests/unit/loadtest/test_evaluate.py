@@ -154,3 +154,16 @@ def test_cli_skips_a_missing_dataset(
     assert not (tmp_path / "r").exists()
     with pytest.raises(datasets.DatasetMissing):
         datasets.diginetica()
+
+
+def test_margin_table_reports_live_against_each_baseline() -> None:
+    from loadtest.eval_cli import margin_table
+
+    def m(hr: float, ndcg: float, mrr: float) -> dict[str, float]:
+        return {"HR@20": hr, "NDCG@20": ndcg, "MRR@20": mrr}
+
+    result = {"models": {"pop": m(0.1, 0.05, 0.02), "live": m(0.5, 0.3, 0.2)}}
+    table = margin_table(result)
+    assert "| pop | +0.4000 (5.00×) | +0.2500 (6.00×) | +0.1800 (10.00×) |" in table
+    assert "covisit" not in table  # only the models that ran
+    assert margin_table({"models": {"pop": m(0.1, 0.05, 0.02)}}) == ""
