@@ -15,6 +15,22 @@ class Keys:
         """String: the profile blob (profile_codec.py), its write version in the header."""
         return f"{self.prefix}:u:{{{user_id}}}"
 
+    def customer(self, user_id: str) -> str:
+        """String: the customer state blob (engagement/codec.py); same hash tag as the user."""
+        return f"{self.prefix}:u:{{{user_id}}}:cs"
+
+    def offer_decision(self, user_id: str, offer_id: str) -> str:
+        """String: the push gate's first decision about an offer ('sent' or a reason); TTL."""
+        return f"{self.prefix}:u:{{{user_id}}}:offer:{offer_id}"
+
+    def offers_sent(self, user_id: str, day: str) -> str:
+        """String: offers sent to the user on their local day YYYYMMDD (daily cap); TTL."""
+        return f"{self.prefix}:u:{{{user_id}}}:sent:{day}"
+
+    def offer_cooldown(self, user_id: str, item_key: str) -> str:
+        """String: time of the last offer to the user about this item; TTL = the cooldown."""
+        return f"{self.prefix}:u:{{{user_id}}}:cool:{item_key}"
+
     def item(self, item_id: str) -> str:
         """String: item metadata as JSON."""
         return f"{self.prefix}:item:{item_id}"

@@ -5,9 +5,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recommender.engagement.config import EngagementPolicy
 from recommender.errors import ConfigError
 
 LOGICAL_TOPICS = (
@@ -25,7 +33,10 @@ LOGICAL_TOPICS = (
 class Settings(BaseSettings):
     """Configuration for workers, API and tools; env prefix ``RECO_``."""
 
-    model_config = SettingsConfigDict(env_prefix="RECO_", frozen=True, extra="ignore")
+    # "__" reaches into nested models: RECO_ENGAGEMENT__DAILY_CAP sets engagement.daily_cap.
+    model_config = SettingsConfigDict(
+        env_prefix="RECO_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
 
     # --- where the infrastructure is -------------------------------------------------
     kafka_bootstrap: str = Field(
@@ -194,6 +205,16 @@ class Settings(BaseSettings):
         description="Units of base currency per unit of each currency (JSON in the env).",
     )
 
+    # --- customer engagement ---------------------------------------------------------------
+    engagement: EngagementPolicy = Field(
+        default_factory=EngagementPolicy,
+        description=(
+            "Trigger, push-policy, segment and loyalty thresholds (recommender/engagement/"
+            "config.py); one value per RECO_ENGAGEMENT__<FIELD>, or all as JSON in "
+            "RECO_ENGAGEMENT."
+        ),
+    )
+
     @field_validator("fx_rates")
     @classmethod
     def _rates_positive(cls, v: dict[str, float]) -> dict[str, float]:
@@ -231,8 +252,22 @@ def load_settings(**overrides: object) -> Settings:
             where = ".".join(str(p) for p in err["loc"])
             msg = str(err["msg"]).removeprefix("Value error, ")
             # Cross-field rules have no location; their message names the fields.
-            lines.append(f"  {where} (RECO_{where.upper()}): {msg}" if where else f"  {msg}")
+            lines.append(f"  {where} ({env_var(err['loc'])}): {msg}" if where else f"  {msg}")
         raise ConfigError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+def env_var(loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind an error location: nested models join with '__'."""
+    model: type[BaseModel] | None = Settings
+    parts = []
+    for part in loc:
+        if model is None:
+            break  # a map key or list index: the variable holds the whole map or list
+        parts.append(str(part).upper())  # a field, or the unknown name a variable used
+        field = model.model_fields.get(str(part))
+        sub = field.annotation if field is not None else None
+        model = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
+    return "RECO_" + "__".join(parts)
 
 
 @lru_cache(maxsize=1)
