@@ -97,8 +97,8 @@ class TrainPopularity:
 
 
 class _NoProfiles:
-    async def read_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
-        return {}  # for_profile is called with the profile at hand; never read
+    async def read_user(self, user_id: str) -> tuple[Profile | None, bytes | None]:
+        return None, None  # for_profile is called with the profile at hand; never read
 
 
 class LiveScorer:

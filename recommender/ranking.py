@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Protocol, TypeVar
 
 from recommender import reasons
+from recommender.customer_hints import NO_HINTS, CustomerHints
 from recommender.features import price_band
 from recommender.profile import Booked, Profile
 
@@ -91,6 +92,8 @@ class RankWeights:
     price_fit: float = 0.1
     # Hotels, cars and tours for a booked flight's destination: the most certain need.
     cross_sell: float = 4.0
+    # Added for upscale and luxury items when the customer is high-value (customer_hints.py).
+    premium: float = 0.15
     # Most items per (item_type, destination) among the first k, so one city cannot fill a
     # list: the larger of max_per_group and max_group_share of k. A traveller comparing hotels
     # in one city does want several of them; half a list still leaves room for the rest.
@@ -372,8 +375,11 @@ def rank(
     *,
     now: float,
     affinity_half_life_s: float,
+    hints: CustomerHints = NO_HINTS,
 ) -> list[Ranked]:
     """The top req.k candidates for one user, filtered, scored, diversified and explained.
+
+    ``hints`` carry what engagement knows: feedback penalties and the premium boost.
 
     ``affinity_half_life_s`` is accepted for the settings wiring but does not change the
     result: shares within a facet are the same at any reference time.
@@ -395,9 +401,15 @@ def rank(
     for item_id, hits in merged.items():
         item = items.get(item_id)
         if item is not None and _eligible(item_id, item, req, blocked):
-            quick.append(
-                _Quick(_quick_score(item, hits, w, shares, session_max), item_id, item, hits)
+            score = hints.adjust(
+                item_id,
+                item.item_type,
+                item.band,
+                item.price_base,
+                _quick_score(item, hits, w, shares, session_max),
+                w.premium,
             )
+            quick.append(_Quick(score, item_id, item, hits))
     quick.sort(key=lambda q: (-q.score, q.item_id))
     # Reasons cost more than scores: explain only what is returned.
     out = []

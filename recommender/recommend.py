@@ -12,6 +12,7 @@ then global trending, so the answer is never empty while the catalog is not.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ import numpy as np
 from redis.exceptions import RedisError
 
 from recommender import popularity
+from recommender.customer_hints import NO_HINTS, CustomerHints, hints_of
+from recommender.engagement import codec as customer_codec
+from recommender.engagement.codec import CustomerFormatError
+from recommender.engagement.config import EngagementPolicy
 from recommender.index import ItemIndex
 from recommender.profile import Profile
 from recommender.ranking import (
@@ -36,6 +41,7 @@ from recommender.ranking import (
 )
 from recommender.store import RedisStore
 
+log = logging.getLogger(__name__)
 SESSION_ITEMS = 10  # recent items that make up the session for session kNN
 SESSION_CANDIDATES = 50
 NEIGHBOUR_TTL_S = 60.0
@@ -67,8 +73,8 @@ class SessionModel(Protocol):
 class ProfileReader(Protocol):
     """Where profiles come from (RedisStore online)."""
 
-    async def read_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
-        """Profiles of the users that have one."""
+    async def read_user(self, user_id: str) -> tuple[Profile | None, bytes | None]:
+        """The user's profile and customer-state blob, each None when absent."""
         ...
 
 
@@ -164,8 +170,10 @@ class Recommender:
         weights: RankWeights,
         affinity_half_life_s: float,
         model: SessionModel | None = None,
+        engagement: EngagementPolicy | None = None,
     ) -> None:
         self.profiles = profiles
+        self.engagement = engagement or EngagementPolicy()
         self.catalog = catalog
         self.popular = popular
         self.weights = weights
@@ -179,13 +187,25 @@ class Recommender:
         """Ranked offers for a user; falls back for unknown or cold users."""
         now = time.time() if now is None else now
         try:
-            profile = (await self.profiles.read_profiles([user_id])).get(user_id)
+            profile, customer = await self.profiles.read_user(user_id)
         except (RedisError, OSError):
             return await self.for_profile(None, req, now=now, degraded=True)
-        return await self.for_profile(profile, req, now=now)
+        hints = NO_HINTS
+        if customer is not None:
+            try:
+                hints = hints_of(customer_codec.loads(customer), now, self.engagement)
+            except CustomerFormatError as exc:  # never fail a request over a bad state
+                log.warning("unreadable customer state of %s: %s", user_id, exc)
+        return await self.for_profile(profile, req, now=now, hints=hints)
 
     async def for_profile(
-        self, profile: Profile | None, req: RankRequest, *, now: float, degraded: bool = False
+        self,
+        profile: Profile | None,
+        req: RankRequest,
+        *,
+        now: float,
+        degraded: bool = False,
+        hints: CustomerHints = NO_HINTS,
     ) -> Recommendations:
         """Ranked offers for a profile already at hand (None: unknown user)."""
         items = self.catalog.items
@@ -201,6 +221,7 @@ class Recommender:
                 self.weights,
                 now=now,
                 affinity_half_life_s=self.affinity_half_life_s,
+                hints=hints,
             )
         used_fallback = len(ranked) < req.k
         if used_fallback:

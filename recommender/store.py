@@ -166,6 +166,12 @@ class RedisStore:
             res = await self.r.evalsha(self._sha, 0, *argv)
         return list(res)
 
+    async def read_user(self, user_id: str) -> tuple[Profile | None, bytes | None]:
+        """A user's profile and customer-state blob, in one round trip (one hash slot)."""
+        blob, customer = await self.r.mget([self.keys.user(user_id), self.keys.customer(user_id)])
+        profile = loads(blob) if isinstance(blob, bytes) else None
+        return profile, customer if isinstance(customer, bytes) else None
+
     async def read_profiles(self, user_ids: Sequence[str]) -> dict[str, Profile]:
         """Profiles of the given users that exist (one round trip)."""
         if not user_ids:

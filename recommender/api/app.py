@@ -18,9 +18,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from recommender.api import metrics, routes
+from recommender.api import admin, metrics, routes
 from recommender.api.auth import require
 from recommender.catalog_view import CatalogView
+from recommender.engagement import codec as customer_codec
+from recommender.engagement.codec import CustomerFormatError
+from recommender.engagement.view import customer_view
 from recommender.index import IndexParams
 from recommender.keys import Keys
 from recommender.model import ModelWatcher
@@ -110,21 +113,36 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
     @app.get(
         "/v1/users/{user_id}/profile",
         tags=["users"],
-        summary="A user's live profile: affinities, recent and booked items, embedding age",
+        summary=(
+            "A user's live profile: affinities, recent and booked items, embedding age;"
+            " segments, lifecycle stage and loyalty"
+        ),
         dependencies=[Depends(require("app"))],
         responses={404: {"description": "No events seen for this user yet"}},
     )
     async def user_profile(user_id: UserId, request: Request) -> dict[str, Any]:
         try:
-            profiles = await request.app.state.store.read_profiles([user_id])
+            p, customer = await request.app.state.store.read_user(user_id)
         except (RedisError, OSError) as exc:
             raise HTTPException(503, f"profile store unavailable: {exc}") from None
-        p = profiles.get(user_id)
-        if p is None:
+        if p is None and customer is None:
             raise HTTPException(404, f"no profile for user '{user_id}' yet")
-        return profile_view(user_id, p, params, now=time.time())
+        now = time.time()
+        out: dict[str, Any] = (
+            profile_view(user_id, p, params, now=now) if p is not None else {"user_id": user_id}
+        )
+        out["segments"] = None
+        if customer is not None:
+            try:
+                state = customer_codec.loads(customer)
+                out["segments"] = customer_view(state, settings.engagement, now=now)
+            except CustomerFormatError as exc:
+                log.warning("unreadable customer state of %s: %s", user_id, exc)
+        return out
 
     routes.add_recommendation_routes(app)
+    admin.add_admin_routes(app)
+    app.state.publisher = admin.Publisher(settings)
     return app
 
 
@@ -154,6 +172,7 @@ async def start_services(app: FastAPI) -> None:
         weights=RankWeights(),
         affinity_half_life_s=s.affinity_half_life_s,
         model=view,
+        engagement=s.engagement,
     )
     app.state.stop = asyncio.Event()
     app.state.tasks = [
@@ -176,5 +195,6 @@ async def stop_services(app: FastAPI) -> None:
     for task in app.state.tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await app.state.publisher.close()
     if app.state.owns_store and app.state.store is not None:
         await app.state.store.close()

@@ -23,10 +23,12 @@ from streams.pipeline import Ingest, RawRecord
 pytestmark = pytest.mark.integration
 
 APP_KEY, ADMIN_KEY = "app-key-123", "admin-key-456"
+ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
 def _settings(namespace: dict[str, str]) -> Settings:
     return Settings(
+        kafka_bootstrap=namespace["KAFKA_BOOTSTRAP"],
         redis_url=namespace["REDIS_URL"],
         topic_prefix=namespace["RECO_TOPIC_PREFIX"],
         key_prefix=namespace["RECO_KEY_PREFIX"],
@@ -129,6 +131,52 @@ async def test_profile_of_a_known_user(client: httpx.AsyncClient) -> None:
     assert body["affinities"]["dest"][0]["key"] == "sanya"
     assert body["recent_items"][0]["item_id"] == "h-sanya-4"
     assert body["has_embedding"] and 0 <= body["seconds_since_active"] < 120
+
+
+async def test_profile_shows_segments_lifecycle_and_loyalty(client: httpx.AsyncClient) -> None:
+    from recommender.engagement import codec
+    from recommender.engagement.config import EngagementPolicy
+    from recommender.engagement.loyalty import apply_booking
+    from recommender.engagement.segments import touch
+    from recommender.engagement.signals import apply_feedback
+    from recommender.engagement.state import CustomerState
+
+    h = {"X-API-Key": APP_KEY}
+    before = (await client.get("/v1/users/u1/profile", headers=h)).json()
+    assert before["segments"] is None  # engagement has not seen u1 yet
+    url = "/v1/users/u1/recommendations?k=20"
+    order_before = [i["item_id"] for i in (await client.get(url, headers=h)).json()["items"]]
+    policy, now = EngagementPolicy(), time.time()
+    s = touch(CustomerState(), now - 120, policy)
+    s = apply_booking(
+        s,
+        booking_id="b1",
+        status="confirmed",
+        ts=now - 100,
+        amount=2000.0,
+        item_id="h-sanya-1",
+        item_type="hotel",
+        destination="sanya",
+        policy=policy,
+    )
+    s = apply_feedback(
+        s, kind="complaint", ts=now - 50, item_id="h-sanya-2", rating=None, policy=policy
+    )
+    store = client.app.state.store  # type: ignore[attr-defined]
+    await store.r.set(store.keys.customer("u1"), codec.dumps(s))
+    seg = (await client.get("/v1/users/u1/profile", headers=h)).json()["segments"]
+    assert seg["lifecycle_stage"] == "new"
+    assert seg["loyalty"]["points"] == s.points > 0
+    assert seg["value_tier"] in ("high_value", "potential", "at_risk", "dormant")
+    assert seg["marketing_hold_until"] > now
+    assert "h-sanya-2" in seg["feedback_penalties"]
+    # The complaint moves that hotel down u1's list.
+    order_after = [i["item_id"] for i in (await client.get(url, headers=h)).json()["items"]]
+    assert order_after.index("h-sanya-2") > order_before.index("h-sanya-2")
+    # A customer engagement knows but the profile does not still gets a 200.
+    await store.r.set(store.keys.customer("only-crm"), codec.dumps(s))
+    r = await client.get("/v1/users/only-crm/profile", headers=h)
+    assert r.status_code == 200 and r.json()["segments"]["bookings"] == 1
 
 
 async def test_unknown_user_is_404_with_a_message(client: httpx.AsyncClient) -> None:
@@ -362,3 +410,41 @@ async def test_published_model_is_picked_up_without_restart(
     tour = next(i for i in after["items"] if i["item_id"] == "t-tokyo-2")
     assert tour["source"] == "session"
     assert tour["reason"] == "because you viewed Sanya Bay Hotel 4"
+
+
+async def test_admin_consent_change_is_published_as_a_consent_event(
+    client: httpx.AsyncClient,
+) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    from schemas import decode
+    from streams.topics import ensure_topics
+
+    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    await ensure_topics(settings)
+    url = "/v1/admin/users/u1/consent"
+    body = {"channel": "push", "granted": True, "timezone": "Asia/Shanghai"}
+    r = await client.put(url, json=body, headers={"X-API-Key": APP_KEY})
+    assert r.status_code == 403  # the app backend's key may not change consent
+    r = await client.put(url, json={**body, "timezone": "Mars/Olympus"}, headers=ADMIN)
+    assert r.status_code == 400 and "timezone" in r.json()["error"]
+    r = await client.put(url, json={**body, "channel": "fax"}, headers=ADMIN)
+    assert r.status_code == 400 and "channel" in r.json()["error"]
+    r = await client.put(url, json=body, headers=ADMIN)
+    assert r.status_code == 202, r.text
+    event_id = r.json()["event_id"]
+    consumer = AIOKafkaConsumer(
+        settings.topic("consent"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        got = await consumer.getmany(timeout_ms=5000)
+    finally:
+        await consumer.stop()
+    events = [decode("consent", m.value) for msgs in got.values() for m in msgs]
+    assert [(e.event_id, e.user_id, e.channel, e.granted, e.timezone) for e in events] == [
+        (event_id, "u1", "push", True, "Asia/Shanghai")
+    ]

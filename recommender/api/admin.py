@@ -1,0 +1,107 @@
+"""Admin routes: consent changes, published as `consent` events.
+
+The API does not write consent into Redis itself: the engagement worker is the only writer
+of customer state, so a consent change from the admin API and one from the app's own
+consent screen take the same path, in order, and a replay of the topic rebuilds the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from recommender.api.auth import require
+from recommender.api.routes import ID_PATTERN
+from recommender.settings import Settings
+from schemas import Channel, Consent, SchemaError, encode
+from schemas.codec import decode_as
+
+SEND_TIMEOUT_S = 5.0
+
+
+class ConsentChange(BaseModel):
+    """Body of a consent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel = Field(description="Marketing channel the answer is about.")
+    granted: bool = Field(description="True: the user opted in; false: opted out.")
+    timezone: str | None = Field(
+        default=None, description="The user's IANA time zone, e.g. 'Asia/Shanghai'."
+    )
+
+
+class Publisher:
+    """A Kafka producer started on first use, so the API runs without a broker until needed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def send(self, logical_topic: str, key: str, value: bytes) -> None:
+        """Produce one record and wait for the broker's ack."""
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.s.kafka_bootstrap, acks="all")
+            await producer.start()
+            self._producer = producer
+        await self._producer.send_and_wait(
+            self.s.topic(logical_topic), value=value, key=key.encode()
+        )
+
+    async def close(self) -> None:
+        """Flush and stop the producer if it was started."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+def add_admin_routes(app: FastAPI) -> None:
+    """Register the admin routes (admin scope)."""
+
+    @app.put(
+        "/v1/admin/users/{user_id}/consent",
+        tags=["admin"],
+        summary="Record a user's opt-in or opt-out for one channel (published to `consent`)",
+        status_code=202,
+        dependencies=[Depends(require("admin"))],
+        responses={
+            400: {"description": "A field of the body is invalid (named in the message)"},
+            503: {"description": "The broker did not accept the event"},
+        },
+    )
+    async def put_consent(
+        request: Request,
+        user_id: Annotated[str, Path(pattern=ID_PATTERN, description="Pseudonymous user id.")],
+        body: ConsentChange,
+    ) -> dict[str, Any]:
+        raw = {
+            "v": 1,
+            "event_id": f"admin-{uuid.uuid4().hex}",
+            "user_id": user_id,
+            "channel": body.channel,
+            "granted": body.granted,
+            "ts": time.time(),
+        }
+        if body.timezone is not None:
+            raw["timezone"] = body.timezone
+        try:
+            # The event contract's own validation, so the API and the topic agree.
+            event = decode_as(Consent, orjson.dumps(raw))
+        except SchemaError as exc:
+            raise HTTPException(400, f"invalid body: {exc.reason}") from None
+        publisher: Publisher = request.app.state.publisher
+        try:
+            await asyncio.wait_for(
+                publisher.send("consent", user_id, encode(event)), SEND_TIMEOUT_S
+            )
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise HTTPException(503, f"consent not recorded: broker unavailable ({exc})") from None
+        return {"event_id": event.event_id, "user_id": user_id, "channel": body.channel}
