@@ -9,6 +9,7 @@ within one poll.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -139,6 +140,7 @@ class CatalogView:
                 await self.apply_changes()
                 if self.index.needs_rebuild():
                     await asyncio.to_thread(self.index.rebuild)
+                    gc.freeze()  # the rebuilt id maps are long-lived: out of the GC's walks
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep serving the current view; retry after a pause

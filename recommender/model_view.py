@@ -11,6 +11,7 @@ one version's rules with another version's neighbours.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +64,10 @@ class ModelView:
         """Build the learned index off the event loop, then swap rules and index at once."""
         loaded = await asyncio.to_thread(_prepare, model, self.params)
         self._loaded = loaded
+        # Session kNN holds millions of small lists that live until the next model: keep
+        # them out of the cyclic collector, whose full passes would otherwise walk them all
+        # and stall requests. The old model is still freed by reference counting.
+        gc.freeze()
         sessions = len(model.sessions) if model.sessions is not None else 0
         log.info("model %s in use: %d items, %d sessions", model.version, len(model.ids), sessions)
 
