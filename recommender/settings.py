@@ -128,10 +128,30 @@ class Settings(BaseSettings):
     )
     api_auth: bool = Field(True, description="Require API keys (false only for development).")
     api_keys_app: list[str] = Field(
-        default_factory=list, description="Keys for the app backend (JSON list in the env)."
+        default_factory=list,
+        description=(
+            "Keys for the app backend (JSON list in the env); each either 'sha256:<hex digest>'"
+            " (recommended: the key itself is then not in the config) or the key itself."
+        ),
     )
     api_keys_admin: list[str] = Field(
-        default_factory=list, description="Keys for admin endpoints (JSON list in the env)."
+        default_factory=list,
+        description="Keys for admin endpoints (JSON list in the env), same forms as the app keys.",
+    )
+    api_rate_limit_rps: float = Field(
+        3000.0,
+        ge=0,
+        description="Requests/s per API key (or client address) and API process; 0 = no limit.",
+    )
+    api_rate_limit_burst: float = Field(
+        3000.0, ge=1, description="Requests a caller may send at once before the rate applies."
+    )
+    api_max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest request body accepted (413 above), bytes."
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS); empty = none (closed).",
     )
 
     # --- model ---------------------------------------------------------------------------
@@ -213,6 +233,38 @@ class Settings(BaseSettings):
             "config.py); one value per RECO_ENGAGEMENT__<FIELD>, or all as JSON in "
             "RECO_ENGAGEMENT."
         ),
+    )
+
+    # --- engagement worker (streams/engage*.py) ----------------------------------------------
+    engage_enabled: bool = Field(
+        True,
+        description="Run the engagement pipelines (offers) in the worker, as consumer groups "
+        "'<app_id>-engage' and '<app_id>-engage-prices' beside ingest.",
+    )
+    engage_sweep_s: float = Field(
+        5.0, gt=0, le=3600, description="How often a worker runs the time-based trigger sweeps, s."
+    )
+    engage_clock: Literal["wall", "event"] = Field(
+        "wall",
+        description="Sweep clock: 'wall' = system time; 'event' = the newest event time this "
+        "worker applied (simulations and replays decide as they would have live).",
+    )
+    engage_sweep_lock_s: float = Field(
+        30.0,
+        gt=0,
+        description="TTL of a sweep's Redis lock, s; a crashed worker's lock frees after this.",
+    )
+    engage_sweep_batch: int = Field(
+        1000, ge=1, le=100_000, description="Due users (or held offers) read per sweep step."
+    )
+    engage_fanout_chunk: int = Field(
+        5000,
+        ge=1,
+        le=100_000,
+        description="Watchers per step of a price-drop fan-out (one read, one gate pipeline).",
+    )
+    engage_offer_items: int = Field(
+        6, ge=1, le=20, description="Items per reactivation, reminder or cross-sell offer."
     )
 
     @field_validator("fx_rates")

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
@@ -87,6 +88,13 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
         return OrjsonResponse({"error": exc.detail}, status_code=exc.status_code)
 
     app.add_middleware(metrics.MetricsMiddleware)
+    if settings.api_cors_origins:  # closed unless origins are configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api_cors_origins,
+            allow_methods=["GET", "PUT", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+        )
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Coroutine
+from functools import lru_cache
 from typing import Any, Literal
 
 from fastapi import HTTPException, Request
@@ -13,9 +15,30 @@ from recommender.settings import Settings
 Scope = Literal["app", "admin"]
 
 
+HASH_PREFIX = "sha256:"
+
+
+def key_digest(key: str) -> str:
+    """How a key is stored in the config: 'sha256:' + the hex SHA-256 of the key.
+
+    API keys are long random strings, so a fast hash is enough (a password hash guards
+    guessable secrets); the point is that the config and its backups do not hold the keys.
+    """
+    return HASH_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _digests(keys: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Configured keys as digests, whichever form they were given in."""
+    return tuple((k if k.startswith(HASH_PREFIX) else key_digest(k)).encode() for k in keys)
+
+
 def _matches(key: str, keys: tuple[str, ...]) -> bool:
-    # Constant-time comparison so response timing does not leak key prefixes.
-    return any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
+    # Constant-time comparison of digests, against every configured key, so response timing
+    # tells neither which key nor how much of one matched.
+    presented = key_digest(key).encode()
+    hits = [hmac.compare_digest(presented, d) for d in _digests(keys)]
+    return any(hits)
 
 
 def key_from_headers(x_api_key: str | None, authorization: str | None) -> str | None:
