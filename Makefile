@@ -5,7 +5,7 @@ EVENTS ?= 300000
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit integration lint typecheck schemas demo bench clean dashboard dashboard-png
+.PHONY: help install test unit integration lint typecheck schemas demo bench fuzz clean dashboard dashboard-png
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ dashboard: install ## Regenerate the Grafana dashboard JSON from ops/grafana/das
 
 dashboard-png: install ## Draw the dashboard from a running Prometheus (PROM=url) to docs/dashboard.png
 	$(PY) -m ops.render --prometheus $(or $(PROM),http://127.0.0.1:9090) --out docs/dashboard.png
+
+fuzz: install ## Property-based fuzzing of decoding and the pipeline (FUZZ_EXAMPLES per property)
+	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),100000) $(PY) -m pytest -q tests/fuzz --hypothesis-show-statistics
 
 clean: ## Remove caches (keeps .venv)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info
