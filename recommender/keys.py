@@ -31,6 +31,42 @@ class Keys:
         """String: time of the last offer to the user about this item; TTL = the cooldown."""
         return f"{self.prefix}:u:{{{user_id}}}:cool:{item_key}"
 
+    def decisions(self, user_id: str) -> str:
+        """Stream: the user's latest offer decisions (sent, held, suppressed + reason), capped."""
+        return f"{self.prefix}:u:{{{user_id}}}:decisions"
+
+    def customer_facts(self, user_id: str) -> str:
+        """String: consent, time zone and complaint hold (JSON) for bulk offer decisions."""
+        return f"{self.prefix}:u:{{{user_id}}}:facts"
+
+    def watchers(self, item_id: str) -> str:
+        """Sorted set: user -> time they last viewed or wishlisted the item (price drops)."""
+        return f"{self.prefix}:w:{{{item_id}}}"
+
+    def watcher_prices(self, item_id: str) -> str:
+        """Hash: user -> price of the item they last saw; same hash tag as the watchers."""
+        return f"{self.prefix}:w:{{{item_id}}}:p"
+
+    def item_price(self, item_id: str) -> str:
+        """String: the item's last price from the prices topic, JSON ``[price, ts]``."""
+        return f"{self.prefix}:price:{{{item_id}}}"
+
+    def due(self, kind: str) -> str:
+        """Sorted set: user -> time the sweep of ``kind`` should look at them next."""
+        return f"{self.prefix}:due:{kind}"
+
+    def held_offers(self) -> str:
+        """Sorted set: serialised candidate offer -> time its quiet-hours hold ends."""
+        return f"{self.prefix}:held"
+
+    def sweep_lock(self, kind: str) -> str:
+        """String: owner token of the running sweep of ``kind``; short TTL."""
+        return f"{self.prefix}:lock:sweep:{kind}"
+
+    def engage_stats(self) -> str:
+        """Hash: counters of events applied and dead-lettered by the engagement pipelines."""
+        return f"{self.prefix}:engage:stats"
+
     def item(self, item_id: str) -> str:
         """String: item metadata as JSON."""
         return f"{self.prefix}:item:{item_id}"

@@ -27,6 +27,7 @@ from recommender.keys import Keys
 _GATE_LUA = resources.files("recommender.engagement").joinpath("gate.lua").read_text()
 # A local day lasts at most 25 h (fall back); two days cover it wherever the user lives.
 COUNTER_TTL_S = 2 * 86_400
+DECISIONS_KEPT = 50  # per user, for the CRM console; trimmed approximately (cheap)
 _REASONS: dict[str, SuppressReason] = {
     "duplicate": "duplicate",
     "cooldown": "cooldown",
@@ -71,10 +72,39 @@ class PushGate:
             for i, reason in zip(todo, answers, strict=True):
                 if reason is not None:
                     decisions[i] = replace(decisions[i], outcome="suppress", reason=reason)
+        await self._log(batch, decisions, now)
         if self.on_decision is not None:
             for (offer, _), d in zip(batch, decisions, strict=True):
                 self.on_decision(offer.kind, d.outcome, d.reason)
         return decisions
+
+    async def _log(
+        self,
+        batch: Sequence[tuple[Candidate, CustomerFacts]],
+        decisions: list[Decision],
+        now: float,
+    ) -> None:
+        """Append each decision to its user's capped decision stream (one round trip)."""
+        if not decisions:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for (offer, _), d in zip(batch, decisions, strict=True):
+            fields: dict[str, str] = {
+                "offer_id": d.offer_id,
+                "kind": offer.kind,
+                "item": offer.item_key,
+                "outcome": d.outcome,
+                "reason": d.reason or "",
+                "channel": d.channel or "",
+                "at": repr(now),
+            }
+            pipe.xadd(
+                self.keys.decisions(offer.user_id),
+                fields,  # type: ignore[arg-type]
+                maxlen=DECISIONS_KEPT,
+                approximate=True,
+            )
+        await pipe.execute()
 
     async def _reserve(
         self, entries: list[tuple[Candidate, Decision]], now: float

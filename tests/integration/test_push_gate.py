@@ -125,7 +125,7 @@ async def test_two_offers_about_one_item_race_and_one_wins_the_cooldown(
     assert 7 * 86400 - 10 < ttl <= 7 * 86400
 
 
-async def test_pure_suppressions_and_holds_never_touch_redis(
+async def test_pure_suppressions_and_holds_reserve_nothing_but_are_logged(
     clients: list[aioredis.Redis], namespace: dict[str, str]
 ) -> None:
     (g1, _), tally = gates(clients, namespace)
@@ -140,7 +140,11 @@ async def test_pure_suppressions_and_holds_never_touch_redis(
     ]
     assert decisions[1].hold_until == datetime(2024, 6, 2, 8, tzinfo=UTC).timestamp()
     keys = Keys(namespace["RECO_KEY_PREFIX"])
-    assert [k async for k in clients[0].scan_iter(keys.all_pattern())] == []
+    found = {k.decode() async for k in clients[0].scan_iter(keys.all_pattern())}
+    assert found == {keys.decisions("a"), keys.decisions("b")}  # no counter, no reservation
+    (_, logged), *_ = await clients[0].xrange(keys.decisions("a"))
+    assert logged[b"outcome"] == b"suppress" and logged[b"reason"] == b"no_consent"
+    assert float(logged[b"at"]) == night and logged[b"offer_id"] == decisions[0].offer_id.encode()
     assert tally.counts == {
         ("price_drop", "suppress", "no_consent"): 1,
         ("price_drop", "hold", "quiet_hours"): 1,
@@ -150,6 +154,8 @@ async def test_pure_suppressions_and_holds_never_touch_redis(
     assert morning is not None
     again = await g1.decide_and_reserve(offer("b", "h1"), FACTS, now=morning)
     assert again.outcome == "send" and again.offer_id == decisions[1].offer_id
+    log_b = [f[b"outcome"] for _, f in await clients[0].xrange(keys.decisions("b"))]
+    assert log_b == [b"hold", b"send"]
 
 
 async def test_a_lost_script_cache_is_reloaded(
