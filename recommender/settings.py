@@ -116,6 +116,10 @@ class Settings(BaseSettings):
         9101, ge=0, le=65535, description="Port of the worker's /metrics endpoint (0 = off)."
     )
     worker_name: str = Field("", description="Name in dead letters and logs; default host:pid.")
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="Log lines on stderr: 'json' (one object a line, for log shippers) or 'text'.",
+    )
 
     # --- API -------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Address the API listens on.")

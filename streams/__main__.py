@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from recommender.errors import ConfigError
@@ -39,11 +38,18 @@ def main(argv: list[str] | None = None) -> int:
         pass
     import faust
 
+    from recommender.logs import configure, logging_config
     from streams.app import create_app
 
-    logging.basicConfig(level=args.loglevel.upper())
+    configure(settings.log_format, args.loglevel)
     app, runtime = create_app(settings)
-    worker = faust.Worker(app, runtime, loglevel=args.loglevel)
+    worker = faust.Worker(
+        app,
+        runtime,
+        loglevel=args.loglevel,
+        # Faust sets logging up again when it starts: hand it the same configuration.
+        logging_config=logging_config(settings.log_format, args.loglevel),
+    )
     worker.execute_from_commandline()
     return 0
 
