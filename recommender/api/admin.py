@@ -11,12 +11,13 @@ import asyncio
 import time
 import uuid
 from typing import Annotated, Any
+from zoneinfo import available_timezones
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recommender.api.auth import require
 from recommender.api.routes import ID_PATTERN
@@ -25,18 +26,30 @@ from schemas import Channel, Consent, SchemaError, encode
 from schemas.codec import decode_as
 
 SEND_TIMEOUT_S = 5.0
+ZONE_SET = frozenset(available_timezones())
+ZONES: list[Any] = sorted(ZONE_SET)
 
 
 class ConsentChange(BaseModel):
     """Body of a consent change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     channel: Channel = Field(description="Marketing channel the answer is about.")
     granted: bool = Field(description="True: the user opted in; false: opted out.")
     timezone: str | None = Field(
-        default=None, description="The user's IANA time zone, e.g. 'Asia/Shanghai'."
+        default=None,
+        description="The user's IANA time zone, e.g. 'Asia/Shanghai'.",
+        # The exact set, so that a client (or a fuzzer) knows what is accepted.
+        json_schema_extra={"enum": ZONES},
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        if v is not None and v not in ZONE_SET:
+            raise ValueError(f"unknown IANA time zone {v[:64]!r}")
+        return v
 
 
 class Publisher:

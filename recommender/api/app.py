@@ -18,8 +18,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recommender.api import admin, metrics, routes
+from recommender.api import admin, metrics, openapi, routes
 from recommender.api.auth import require
 from recommender.catalog_view import CatalogView
 from recommender.engagement import codec as customer_codec
@@ -83,9 +84,13 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
             {"error": f"invalid parameter '{where}': {err['msg']}"}, status_code=400
         )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return OrjsonResponse({"error": exc.detail}, status_code=exc.status_code)
+    # Starlette's class: FastAPI raises it too (e.g. for a body that is not JSON).
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Headers kept: a 405 must say what is allowed (Allow), a 401 may carry a challenge.
+        return OrjsonResponse(
+            {"error": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     app.add_middleware(metrics.MetricsMiddleware)
     if settings.api_cors_origins:  # closed unless origins are configured
@@ -150,6 +155,7 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
 
     routes.add_recommendation_routes(app)
     admin.add_admin_routes(app)
+    openapi.install(app)
     app.state.publisher = admin.Publisher(settings)
     return app
 

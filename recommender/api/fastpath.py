@@ -62,7 +62,10 @@ class FastPath:
         if denied is not None:
             return denied[0], orjson.dumps({"error": denied[1]}), []
         try:
-            query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode()).items()}
+            query = {
+                k: v[-1]
+                for k, v in parse_qs(scope["query_string"].decode(), keep_blank_values=True).items()
+            }
             req = parse_request(
                 _k(query.get("k")),
                 query.get("item_types"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -14,28 +15,37 @@ from recommender.recommend import Recommendations, Recommender
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 DESTINATION_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 ITEM_TYPES = frozenset({"hotel", "flight", "tour", "car", "attraction"})
+_TYPE = "(?:" + "|".join(sorted(ITEM_TYPES)) + ")"
+# Lists are plain comma-separated values, no spaces: the patterns are in the OpenAPI spec,
+# and both the fast path and this route enforce exactly them.
+ITEM_TYPES_PATTERN = rf"^{_TYPE}(?:,{_TYPE})*$"
+EXCLUDE_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}(?:,[A-Za-z0-9_.:-]{1,128})*$"
 MAX_EXCLUDE = 200
-
-
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def parse_request(
     k: int, item_types: str | None, destination: str | None, exclude: str | None
 ) -> RankRequest:
     """A RankRequest from query parameters, or a 400 naming the bad one."""
-    types = _csv(item_types)
-    unknown = [t for t in types if t not in ITEM_TYPES]
-    if unknown:
-        raise HTTPException(
-            400,
-            f"invalid parameter 'item_types': unknown type '{unknown[0]}' "
-            f"(one of {', '.join(sorted(ITEM_TYPES))})",
-        )
-    excluded = _csv(exclude)
-    if len(excluded) > MAX_EXCLUDE:
-        raise HTTPException(400, f"invalid parameter 'exclude': more than {MAX_EXCLUDE} ids")
+    types: list[str] = []
+    if item_types is not None:
+        if not re.match(ITEM_TYPES_PATTERN, item_types):
+            unknown = next((t for t in item_types.split(",") if t not in ITEM_TYPES), item_types)
+            raise HTTPException(
+                400,
+                f"invalid parameter 'item_types': unknown type '{unknown}' "
+                f"(comma-separated, one of {', '.join(sorted(ITEM_TYPES))})",
+            )
+        types = item_types.split(",")
+    excluded: list[str] = []
+    if exclude is not None:
+        if not re.match(EXCLUDE_PATTERN, exclude):
+            raise HTTPException(
+                400, "invalid parameter 'exclude': comma-separated item ids, no spaces"
+            )
+        excluded = exclude.split(",")
+        if len(excluded) > MAX_EXCLUDE:
+            raise HTTPException(400, f"invalid parameter 'exclude': more than {MAX_EXCLUDE} ids")
     return RankRequest(
         k=k,
         item_types=frozenset(types) or None,
@@ -84,14 +94,22 @@ def add_recommendation_routes(app: FastAPI) -> None:
         user_id: Annotated[str, Path(pattern=ID_PATTERN, description="Pseudonymous user id.")],
         k: Annotated[int, Query(ge=1, le=100, description="How many items.")] = 10,
         item_types: Annotated[
-            str | None, Query(description="Comma-separated item types to keep, e.g. hotel,tour.")
+            str | None,
+            Query(
+                pattern=ITEM_TYPES_PATTERN,
+                description="Comma-separated item types to keep, e.g. hotel,tour.",
+            ),
         ] = None,
         destination: Annotated[
             str | None,
             Query(pattern=DESTINATION_PATTERN, description="Only this destination."),
         ] = None,
         exclude: Annotated[
-            str | None, Query(description="Comma-separated item ids never to return.")
+            str | None,
+            Query(
+                pattern=EXCLUDE_PATTERN,
+                description="Comma-separated item ids never to return (at most 200).",
+            ),
         ] = None,
     ) -> Response:
         reco = request.app.state.recommender
