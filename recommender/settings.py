@@ -98,7 +98,9 @@ class Settings(BaseSettings):
         ),
     )
     redis_retry_s: float = Field(
-        30.0, gt=0, description="How long a batch retries Redis before the worker gives up, s."
+        120.0,
+        gt=0,
+        description="How long a batch retries an unreachable Redis before the worker gives up, s.",
     )
     broker_session_timeout_s: float = Field(10.0, gt=0, description="Consumer session timeout, s.")
     broker_rebalance_timeout_s: float = Field(

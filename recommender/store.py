@@ -51,6 +51,13 @@ class WriteSet:
     stats: dict[str, int] = field(default_factory=dict)
 
 
+# A worker's batch commit may be a large script; its retry loop absorbs a timeout (the
+# commit is idempotent by its watermark checks). The API wants an answer in milliseconds.
+WORKER_TIMEOUT_S = 5.0
+API_TIMEOUT_S = 0.5
+CONNECT_TIMEOUT_S = 2.0
+
+
 class RedisStore:
     """Profiles, catalog and offsets in Redis (key layout: REDIS_KEYS.md)."""
 
@@ -61,9 +68,22 @@ class RedisStore:
         self._sha: str | None = None
 
     @classmethod
-    def from_url(cls, url: str, keys: Keys, group: str) -> RedisStore:
-        """A store with its own connection pool."""
-        return cls(aioredis.Redis.from_url(url, decode_responses=False), keys, group)
+    def from_url(
+        cls, url: str, keys: Keys, group: str, *, timeout_s: float = WORKER_TIMEOUT_S
+    ) -> RedisStore:
+        """A store with its own connection pool; calls fail after `timeout_s` without answer.
+
+        Without a timeout, a Redis that stops answering (paused, partitioned) would hold a
+        call for as long as TCP keeps the connection, instead of letting the caller retry
+        or degrade.
+        """
+        client = aioredis.Redis.from_url(
+            url,
+            decode_responses=False,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=min(timeout_s, CONNECT_TIMEOUT_S),
+        )
+        return cls(client, keys, group)
 
     async def close(self) -> None:
         """Release the connection pool."""

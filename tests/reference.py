@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import orjson
@@ -119,3 +120,23 @@ def ground_truth(
             if topic == "clicks":
                 p.recent[item_id] = max(p.recent.get(item_id, 0.0), ts)
     return users
+
+
+def assert_matches_truth(got: dict[str, Any], truth: dict[str, RefProfile], s: Settings) -> None:
+    """Every stored profile equals the naive ground truth (vectors by direction)."""
+    import pytest
+
+    assert set(got) == set(truth)
+    for uid, ref in truth.items():
+        p = got[uid]
+        assert p.n_events == ref.n_events, uid
+        assert p.last_active == ref.last_active, uid
+        assert [i for i, _ in p.recent] == ref.recent_list(s.recent_items_max), uid
+        assert set(p.booked_items()) == ref.booked(), uid
+        assert p.monetary == pytest.approx(ref.monetary, rel=1e-9, abs=1e-6), uid
+        assert p.aff.get("dest", {}) == pytest.approx(ref.dest, rel=1e-6), uid
+        assert p.aff.get("type", {}) == pytest.approx(ref.itype, rel=1e-6), uid
+        for mine, theirs in ((p.long_vec, ref.long), (p.short_vec, ref.short)):
+            if np.linalg.norm(theirs) > 1e-30:
+                cos = float(mine @ theirs / (np.linalg.norm(mine) * np.linalg.norm(theirs)))
+                assert cos > 0.9999, uid

@@ -35,7 +35,7 @@ from recommender.profile_view import profile_view
 from recommender.ranking import RankWeights
 from recommender.recommend import PopularityReader, Recommender
 from recommender.settings import Settings
-from recommender.store import RedisStore
+from recommender.store import API_TIMEOUT_S, RedisStore
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 log = logging.getLogger(__name__)
@@ -164,7 +164,9 @@ async def start_services(app: FastAPI) -> None:
     """Open the store, load the catalog and index, follow catalog changes."""
     s: Settings = app.state.settings
     if app.state.store is None:
-        app.state.store = RedisStore.from_url(s.redis_url, Keys(s.key_prefix), "ingest")
+        app.state.store = RedisStore.from_url(
+            s.redis_url, Keys(s.key_prefix), "ingest", timeout_s=API_TIMEOUT_S
+        )
     catalog = CatalogView(app.state.store, s.vector_dim, IndexParams(nprobe=s.index_nprobe))
     await catalog.load()
     # A million long-lived item objects would make every full GC pass walk them all and
