@@ -1,5 +1,8 @@
 """The per-batch hot path: an aiokafka consumer whose cost is paid per fetched batch.
 
+One engine per consumer group: ingest (clicks, bookings, catalog), engage (user events for
+offers) and engage-prices each run their own, with their own apply function.
+
 Faust pays ~70 µs per message in its consumer before an agent runs (DESIGN.md); fetching
 with ``getmany`` and handing whole batches to the pipeline removes that per-message cost.
 Offsets are committed to Kafka only after the batch is durable in Redis; Redis watermarks
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -19,9 +22,12 @@ from aiokafka.errors import CommitFailedError
 
 from recommender.settings import Settings
 from streams import metrics
-from streams.pipeline import INGEST_TOPICS, Ingest, RawRecord
+from streams.pipeline import RawRecord
 
 log = logging.getLogger(__name__)
+
+# Applies one batch and returns once it is durable; only then are its offsets committed.
+ApplyBatch = Callable[[Sequence[RawRecord]], Awaitable[object]]
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -36,11 +42,23 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class BatchEngine:
-    """Consumes the ingest topics in batches and applies them through the pipeline."""
+    """Consumes some topics as one consumer group in batches and applies each batch."""
 
-    def __init__(self, settings: Settings, ingest: Ingest) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        apply: ApplyBatch,
+        *,
+        topics: Sequence[str],
+        group_suffix: str = "ingest",
+        report_lag: bool = True,
+    ) -> None:
         self.s = settings
-        self.ingest = ingest
+        self.apply = apply
+        self.topics = tuple(topics)  # logical names
+        self.group = f"{settings.app_id}-{group_suffix}"
+        # The lag gauge has no group label: only one group (ingest) may report per topic.
+        self.report_lag = report_lag
         self.consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -49,7 +67,7 @@ class BatchEngine:
         s = self.s
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap,
-            group_id=f"{s.app_id}-ingest",
+            group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=s.batch_size,
@@ -63,7 +81,7 @@ class BatchEngine:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await self.consumer.start()
-        topics = [s.topic(t) for t in INGEST_TOPICS]
+        topics = [s.topic(t) for t in self.topics]
         if s.assignment == "static":
             await self.consumer.topics()  # loads partition metadata
             # Offsets are still committed under the group id, so a restart resumes.
@@ -96,8 +114,9 @@ class BatchEngine:
                 for tp, msgs in fetched.items()
                 for m in msgs
             ]
-            await self.ingest.apply(records)
-            self._report_lag(fetched)
+            await self.apply(records)
+            if self.report_lag:
+                self._report_lag(fetched)
             try:
                 await consumer.commit(
                     {tp: msgs[-1].offset + 1 for tp, msgs in fetched.items() if msgs}

@@ -30,3 +30,26 @@ TRIGGER_SWEEP_SECONDS = Histogram(
     ["kind"],
     buckets=_SWEEP_BUCKETS,
 )
+OFFERS_HELD = Counter(
+    "reco_offers_held_total",
+    "Offers held for the end of the user's quiet hours (released or suppressed later), by kind.",
+    ["kind"],
+)
+
+
+_CHILDREN: dict[tuple[str, str, str | None], Counter] = {}
+
+
+def count_decision(kind: str, outcome: str, reason: str | None) -> None:
+    """PushGate's on_decision hook: one count per decision, under its outcome."""
+    key = (kind, outcome, reason)
+    child = _CHILDREN.get(key)
+    if child is None:  # labels() costs more than inc(); a fan-out counts 100,000 decisions
+        if outcome == "send":
+            child = OFFERS_PRODUCED.labels(kind)
+        elif outcome == "hold":
+            child = OFFERS_HELD.labels(kind)
+        else:
+            child = OFFERS_SUPPRESSED.labels(kind, reason or "unknown")
+        _CHILDREN[key] = child
+    child.inc()
