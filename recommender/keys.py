@@ -111,6 +111,14 @@ class Keys:
         """Hash: counters of applied and dead-lettered events by topic (written atomically)."""
         return f"{self.prefix}:stats"
 
+    def audit(self) -> str:
+        """Stream: who did what to whom in the console (lookups, kill switches); time-trimmed."""
+        return f"{self.prefix}:audit"
+
+    def policy_overrides(self) -> str:
+        """Hash: runtime overrides of the engagement policy (``kind:<offer kind>`` -> on/off)."""
+        return f"{self.prefix}:policy:overrides"
+
     def all_pattern(self) -> str:
         """Pattern matching every key of this prefix (tests and erasure tools)."""
         return f"{self.prefix}:*"

@@ -27,6 +27,7 @@ LOGICAL_TOPICS = (
     "feedback",
     "offers",
     "deadletters",
+    "erasures",  # tombstones (key = user id, no value) after an erasure request
 )
 
 

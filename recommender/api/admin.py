@@ -18,8 +18,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from redis.exceptions import RedisError
 
-from recommender.api.auth import require
+from recommender import erasure
+from recommender.api.auth import key_digest, presented_key, require
 from recommender.api.routes import ID_PATTERN
 from recommender.settings import Settings
 from schemas import Channel, Consent, SchemaError, encode
@@ -59,7 +61,7 @@ class Publisher:
         self.s = settings
         self._producer: AIOKafkaProducer | None = None
 
-    async def send(self, logical_topic: str, key: str, value: bytes) -> None:
+    async def send(self, logical_topic: str, key: str, value: bytes | None) -> None:
         """Produce one record and wait for the broker's ack."""
         if self._producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=self.s.kafka_bootstrap, acks="all")
@@ -118,3 +120,53 @@ def add_admin_routes(app: FastAPI) -> None:
         except (KafkaError, OSError, TimeoutError) as exc:
             raise HTTPException(503, f"consent not recorded: broker unavailable ({exc})") from None
         return {"event_id": event.event_id, "user_id": user_id, "channel": body.channel}
+
+
+def add_erasure_route(app: FastAPI) -> None:
+    """DELETE /v1/admin/users/{user_id}: erase a customer (admin scope)."""
+
+    @app.delete(
+        "/v1/admin/users/{user_id}",
+        tags=["admin"],
+        summary="Erase a customer: online state, indexes, holds; tombstone on `erasures`",
+        dependencies=[Depends(require("admin"))],
+        responses={503: {"description": "Redis or the broker is unavailable; safe to retry"}},
+    )
+    async def erase_user(
+        request: Request,
+        user_id: Annotated[str, Path(pattern=ID_PATTERN, description="Pseudonymous user id.")],
+    ) -> dict[str, Any]:
+        state = request.app.state
+        r, keys = state.store.r, state.store.keys
+        started = time.time()
+        try:
+            report = await erasure.erase(r, keys, user_id)
+            await r.xadd(
+                keys.audit(),
+                {
+                    "actor": "admin-api:" + key_digest(presented_key(request) or "")[7:19],
+                    "action": "erasure",
+                    # The record keeps that it happened, not whom: a digest stands for the id.
+                    "subject": "erased:" + erasure.subject_digest(user_id, keys.prefix),
+                    "ts": repr(time.time()),
+                    "detail": orjson.dumps(report.index_entries).decode(),
+                },
+            )
+        except (RedisError, OSError) as exc:
+            raise HTTPException(503, f"erasure incomplete: Redis unavailable ({exc})") from None
+        # In-flight batches may write the user back once; a second pass removes that.
+        task = asyncio.create_task(erasure.erase_later(r, keys, user_id, erased_at=started))
+        state.background.add(task)
+        task.add_done_callback(state.background.discard)
+        try:
+            await asyncio.wait_for(state.publisher.send("erasures", user_id, None), SEND_TIMEOUT_S)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise HTTPException(
+                503, f"erased from the online state, tombstone not published: {exc}; retry"
+            ) from None
+        return {
+            "user_id": user_id,
+            "keys_deleted": report.keys_deleted,
+            "index_entries_removed": report.index_entries,
+            "tombstone_topic": state.settings.topic("erasures"),
+        }

@@ -155,6 +155,8 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
 
     routes.add_recommendation_routes(app)
     admin.add_admin_routes(app)
+    admin.add_erasure_route(app)
+    app.state.background = set()  # tasks nobody awaits, kept referenced until they finish
     openapi.install(app)
     app.state.publisher = admin.Publisher(settings)
     return app
