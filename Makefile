@@ -53,7 +53,8 @@ dashboard-png: install ## Draw the dashboard from a running Prometheus (PROM=url
 	$(PY) -m ops.render --prometheus $(or $(PROM),http://127.0.0.1:9090) --out docs/dashboard.png
 
 fuzz: install ## Property-based fuzzing of decoding and the pipeline (FUZZ_EXAMPLES per property)
-	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),100000) $(PY) -m pytest -q tests/fuzz --hypothesis-show-statistics
+	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),100000) FUZZ_API_EXAMPLES=$(or $(FUZZ_API_EXAMPLES),2000) \
+	  $(PY) -m pytest -q tests/fuzz --timeout=0 --hypothesis-show-statistics
 
 clean: ## Remove caches (keeps .venv)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info
