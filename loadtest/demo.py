@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -22,12 +23,16 @@ from loadtest.produce import ensure_topics, produce
 from loadtest.stack import Stack
 from loadtest.workers import WorkerProcess
 from loadtest.world import Record, World
+from recommender.console.passwords import hash_password
 from recommender.keys import Keys
 from recommender.profile import Profile
 from recommender.profile_codec import loads
 from recommender.settings import LOGICAL_TOPICS
 
 SHOWN_USERS = 3
+# The demo's console sign-ins (name, role, password): for this local demo only.
+CONSOLE_USERS = (("demo", "analyst", "demo-password"), ("admin", "admin", "admin-password"))
+CONSOLE_HINT_ROUND = 3  # refresh that prints console links to the busiest customers
 REFRESH_S = 2.0
 TRAIN_AFTER_S = 20.0  # enough sessions for next-item rules; the API picks the model up live
 
@@ -46,6 +51,15 @@ def _fmt_profile(user_id: str, p: Profile, now: float) -> list[str]:
         f"      recent: {recent}",
         f"      booked: {booked}",
     ]
+
+
+def console_env() -> dict[str, str]:
+    """Console users and a fresh cookie secret for the demo's API process."""
+    users = {n: {"role": r, "password": hash_password(pw)} for n, r, pw in CONSOLE_USERS}
+    return {
+        "RECO_CONSOLE_USERS": orjson.dumps(users).decode(),
+        "RECO_CONSOLE_SECRET": secrets.token_urlsafe(32),
+    }
 
 
 async def _offers(http: httpx.AsyncClient, api: ApiProcess, user_id: str) -> list[str]:
@@ -89,6 +103,9 @@ async def _show(
         if isinstance(blob, bytes):
             lines += _fmt_profile(u, loads(blob), now)
             lines += await _offers(http, api, u)
+    if rounds[0] == CONSOLE_HINT_ROUND and users:
+        lines.append("  look them up in the console:")
+        lines += [f"    {api.url}/console/customers/{u}" for u in users[:2]]
     rounds[0] += 1
     print("\n".join(lines), flush=True)
 
@@ -106,7 +123,7 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
     await ensure_topics(stack.kafka_bootstrap, [f"demo.{t}" for t in LOGICAL_TOPICS], 4)
     worker = WorkerProcess(env, workdir / "worker.log").start()
     print(f"worker pid {worker.pid} (log: {worker.log})", flush=True)
-    api = ApiProcess(env, workdir / "api.log")
+    api = ApiProcess({**env, **console_env()}, workdir / "api.log")
     http = httpx.AsyncClient(timeout=5)
     world = World(seed=seed, n_users=users, n_items=max(500, users // 2))
     now = time.time()
@@ -118,6 +135,12 @@ async def _run(stack: Stack, duration: float, rate: float, users: int, seed: int
     )
     await asyncio.to_thread(api.start)
     print(f"API on {api.url} (key {api.key}; log: {api.log})", flush=True)
+    print(
+        f"CRM console on {api.url}/console — sign in as {CONSOLE_USERS[0][0]} / "
+        f"{CONSOLE_USERS[0][2]} (analyst) or {CONSOLE_USERS[1][0]} / {CONSOLE_USERS[1][2]} "
+        "(admin); customer ids worth a look follow below",
+        flush=True,
+    )
     speed = rate / world.base_event_rate
     active: collections.Counter[str] = collections.Counter()
 

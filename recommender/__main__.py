@@ -1,4 +1,4 @@
-"""`python -m recommender serve|train`: run the recommendation API, or train a model."""
+"""`python -m recommender serve|train|console-hash-password`: API, training, console hashes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from recommender import train_cli
+from recommender.console import cli as console_cli
 from recommender.errors import ConfigError
 from recommender.settings import load_settings
 
@@ -18,9 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--host", default=None, help="overrides RECO_API_HOST")
     srv.add_argument("--port", type=int, default=None, help="overrides RECO_API_PORT")
     train_cli.add_parser(sub)
+    console_cli.add_parser(sub)
     args = ap.parse_args(argv)
     if args.cmd == "train":
         return int(train_cli.run(args))
+    if args.cmd == "console-hash-password":
+        return console_cli.run(args)
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
+import orjson
 from pydantic import (
     AliasChoices,
     BaseModel,
     Field,
+    SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from recommender.console.config import USER_NAME_PATTERN, ConsoleUser
 from recommender.engagement.config import EngagementPolicy
 from recommender.errors import ConfigError
 
@@ -273,6 +278,59 @@ class Settings(BaseSettings):
     engage_offer_items: int = Field(
         6, ge=1, le=20, description="Items per reactivation, reminder or cross-sell offer."
     )
+
+    # --- CRM console (recommender/console) ------------------------------------------------
+    console_users: Annotated[dict[str, ConsoleUser], NoDecode] = Field(
+        default_factory=dict,
+        description=(
+            'Who may sign in to the console: JSON {"name": {"role": "analyst"|"admin", '
+            '"password": "scrypt$..."}}; make a hash with `python -m recommender '
+            "console-hash-password`. Empty: nobody can sign in."
+        ),
+    )
+    console_secret: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "Key that signs console session cookies (HMAC-SHA256), at least 32 characters, "
+            "required with console users; changing it signs everybody out."
+        ),
+    )
+    console_session_ttl_s: float = Field(
+        8 * 3600.0, ge=60, le=7 * 86400, description="How long a console sign-in lasts, s."
+    )
+    console_cookie_secure: bool = Field(
+        False,
+        description=(
+            "Mark console cookies Secure even when the request came over plain HTTP (behind "
+            "a TLS proxy that does not forward the scheme); HTTPS requests always get it."
+        ),
+    )
+    console_audit_days: float = Field(
+        400.0,
+        gt=0,
+        description="How long the audit trail keeps console entries (lookups, changes), days.",
+    )
+
+    @field_validator("console_users", mode="before")
+    @classmethod
+    def _users_json(cls, v: object) -> object:
+        if isinstance(v, str | bytes):
+            try:
+                v = orjson.loads(v)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"not JSON: {exc}") from None
+        if isinstance(v, dict):
+            bad = [k for k in v if not isinstance(k, str) or not re.match(USER_NAME_PATTERN, k)]
+            if bad:
+                raise ValueError(f"user names must match {USER_NAME_PATTERN} (bad: {bad[0]!r})")
+        return v
+
+    @field_validator("console_secret")
+    @classmethod
+    def _secret_strong(cls, v: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("console_users") and len(v.get_secret_value()) < 32:
+            raise ValueError("console users are set, so a secret of >= 32 characters is needed")
+        return v
 
     @field_validator("fx_rates")
     @classmethod

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from recommender.api import admin, metrics, openapi, routes
 from recommender.api.auth import require
 from recommender.catalog_view import CatalogView
+from recommender.console.mount import add_console
 from recommender.engagement import codec as customer_codec
 from recommender.engagement.codec import CustomerFormatError
 from recommender.engagement.view import customer_view
@@ -157,6 +158,7 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
     admin.add_admin_routes(app)
     admin.add_erasure_route(app)
     app.state.background = set()  # tasks nobody awaits, kept referenced until they finish
+    add_console(app, settings)  # CRM console pages under /console (recommender/console)
     openapi.install(app)
     app.state.publisher = admin.Publisher(settings)
     return app
