@@ -5,7 +5,7 @@ EVENTS ?= 300000
 export PYTHONUNBUFFERED := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install test unit integration lint typecheck schemas demo bench fuzz clean dashboard dashboard-png
+.PHONY: help install test unit integration lint typecheck schemas demo bench fuzz soak clean dashboard dashboard-png
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,10 @@ dashboard-png: install ## Draw the dashboard from a running Prometheus (PROM=url
 fuzz: install ## Property-based fuzzing of decoding and the pipeline (FUZZ_EXAMPLES per property)
 	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),100000) FUZZ_API_EXAMPLES=$(or $(FUZZ_API_EXAMPLES),2000) \
 	  $(PY) -m pytest -q tests/fuzz --timeout=0 --hypothesis-show-statistics
+
+soak: install ## 30-min soak of the whole product (MINUTES, RATE) + a 30 s Redis outage test
+	RECO_FAULT_OUTAGE_S=30 $(PY) -m pytest -q tests/integration/test_redis_outage.py --timeout=0
+	$(PY) -m loadtest soak --minutes $(or $(MINUTES),30) --rate $(or $(RATE),6000) --json soak.json
 
 clean: ## Remove caches (keeps .venv)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info
