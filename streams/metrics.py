@@ -52,6 +52,10 @@ FRESHNESS = Histogram(
     "Event time to commit in Redis, for the newest event of each batch.",
     buckets=_FRESH_BUCKETS,
 )
+BROKER_UP = Gauge(
+    "reco_worker_broker_up",
+    "1 while the broker answers the worker's metadata probe, 0 while it does not.",
+)
 LAST_COMMIT = Gauge(
     "reco_worker_last_commit_timestamp_seconds", "Unix time of the last batch committed."
 )

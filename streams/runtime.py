@@ -23,6 +23,7 @@ from recommender.settings import Settings
 from recommender.store import RedisStore
 from streams import metrics
 from streams.batch_engine import BatchEngine
+from streams.broker_probe import BrokerProbe
 from streams.deadletters import DeadLetterProducer
 from streams.engage import ENGAGE_TOPICS, Engage
 from streams.engage_common import EventClock
@@ -64,6 +65,7 @@ class Runtime(Service):
         self.sweeps: Sweeps | None = None
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._probe: asyncio.Future[None] | None = None
 
     async def on_start(self) -> None:
         s = self.s
@@ -74,6 +76,10 @@ class Runtime(Service):
         metrics.serve(s.metrics_port)
         self.producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
         await self.producer.start()
+        producer = self.producer
+        self._probe = asyncio.ensure_future(
+            BrokerProbe(lambda: producer.client.fetch_all_metadata()).run()
+        )
         sink = DeadLetterProducer(self.producer, s.topic("deadletters"))
         self.ingest = Ingest(s, self.store, sink, consumer_name=self.name)
         if s.engine == "batch":
@@ -137,6 +143,8 @@ class Runtime(Service):
     async def on_stop(self) -> None:
         # Each loop finishes and commits the batch (or sweep step) in hand, then returns.
         self._stopping.set()
+        if self._probe is not None:
+            self._probe.cancel()
         for engine in self.engines:
             engine.request_stop()
         for task in self._loops:
