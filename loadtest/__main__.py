@@ -77,6 +77,21 @@ def _bench_index(args: argparse.Namespace) -> int:
     return _emit(report, args.json)
 
 
+def _bench_price_drop(args: argparse.Namespace) -> int:
+    from loadtest import bench_price_drop
+
+    return _emit(bench_price_drop.run(args.watchers), args.json)
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from loadtest import soak
+
+    report = soak.run(
+        minutes=args.minutes, rate=args.rate, api_rps=args.api_rps, sample_s=args.sample_s
+    )
+    return _emit(report, args.json)
+
+
 def _demo(args: argparse.Namespace) -> int:
     import loadtest.demo
 
@@ -87,7 +102,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a subcommand."""
-    from loadtest import eval_cli, generate
+    from loadtest import eval_cli, generate, push_sim, simulate
 
     ap = argparse.ArgumentParser(prog="python -m loadtest")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -95,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     st.set_defaults(fn=_stack)
     generate.add_parser(sub)
     eval_cli.add_parser(sub)
+    push_sim.add_parser(sub)
+    simulate.add_parser(sub)
+    so = sub.add_parser("soak", help="the product at a steady rate for long: memory, lag, errors")
+    so.add_argument("--minutes", type=float, default=30)
+    so.add_argument("--rate", type=float, default=6000, help="synthetic events/s")
+    so.add_argument("--api-rps", type=float, default=100, help="recommendation requests/s")
+    so.add_argument("--sample-s", type=float, default=10)
+    so.add_argument("--json", help="also write the report to this file")
+    so.set_defaults(fn=_soak)
     d = sub.add_parser("demo", help="the product live on the embedded stack")
     d.add_argument("--duration", type=float, default=0, help="seconds; 0 = until Ctrl-C")
     d.add_argument("--rate", type=float, default=300, help="synthetic events/s")
@@ -133,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     bx.add_argument("--seed", type=int, default=1)
     bx.add_argument("--json", help="also write the report to this file")
     bx.set_defaults(fn=_bench_index)
+    bp = bsub.add_parser("price-drop", help="one price drop -> an offer to each of N watchers")
+    bp.add_argument("--watchers", type=int, default=100_000)
+    bp.add_argument("--json", help="also write the report to this file")
+    bp.set_defaults(fn=_bench_price_drop)
     args = ap.parse_args(argv)
     if args.cmd == "generate":
         return int(generate.run(args))

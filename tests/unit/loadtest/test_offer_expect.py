@@ -1,0 +1,282 @@
+"""Eligibility from ground truth: who must get a price-drop or cross-sell offer, and who not."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from loadtest.offer_expect import Expected, Replay
+from loadtest.offer_reconcile import decision_time, reconcile
+from recommender.engagement.config import EngagementPolicy
+from recommender.engagement.offers import offer_id
+from schemas import Offer, decode_offer
+from tests.unit.engagement.helpers import DAY, HOUR, policy, utc
+
+START = utc(2026, 10, 23)
+NOON = START + DAY + 12 * HOUR  # day 2, 12:00 UTC
+P = policy()
+ITEMS = {
+    "h1": ("hotel", "sanya"),
+    "h2": ("hotel", "paris"),
+    "f1": ("flight", "sanya"),
+    "f2": ("flight", "paris"),
+}
+Ev = tuple[str, dict[str, Any]]
+
+
+def tick(ts: float) -> int:
+    return -1 if ts < START else math.floor((ts - START) / HOUR)
+
+
+def consent(user: str, ts: float, granted: bool = True, tz: str = "UTC") -> Ev:
+    return "consent", {
+        "user_id": user,
+        "channel": "push",
+        "granted": granted,
+        "timezone": tz,
+        "ts": ts,
+    }
+
+
+def view(user: str, item: str, ts: float, price: float = 100.0) -> Ev:
+    itype, dest = ITEMS[item]
+    return "clicks", {
+        "user_id": user,
+        "action": "view",
+        "item_id": item,
+        "item_type": itype,
+        "destination": dest,
+        "price": price,
+        "ts": ts,
+    }
+
+
+def price(item: str, new: float, ts: float, previous: float | None = 100.0) -> Ev:
+    return "prices", {"item_id": item, "price": new, "previous_price": previous, "ts": ts}
+
+
+def booking(user: str, item: str, ts: float, bid: str = "b1", status: str = "confirmed") -> Ev:
+    itype, dest = ITEMS[item]
+    return "bookings", {
+        "user_id": user,
+        "booking_id": bid,
+        "status": status,
+        "item_id": item,
+        "item_type": itype,
+        "destination": dest,
+        "amount": 500.0,
+        "travel_start": "2026-12-01",
+        "ts": ts,
+    }
+
+
+def replay(events: list[Ev], end: float = START + 4 * DAY, p: EngagementPolicy = P) -> Replay:
+    r = Replay(p, base_prices={"h1": 100.0, "h2": 100.0}, items=ITEMS, tick_of=tick)
+    events = sorted(events, key=lambda e: e[1]["ts"])
+    r.index(events)
+    for topic, p in events:
+        r.apply(topic, p)
+    r.finish(end)
+    return r
+
+
+def drop_id(user: str, item: str = "h1", at: float = NOON) -> str:
+    return offer_id(user, "price_drop", item, at)
+
+
+def outcome(r: Replay, oid: str) -> tuple[str, str | None]:
+    e = r.expected[oid]
+    return e.outcome, e.reason
+
+
+def test_a_consenting_watcher_gets_a_price_drop_others_do_not() -> None:
+    r = replay(
+        [
+            consent("u1", START),
+            view("u1", "h1", START + 1),
+            view("u2", "h1", START + 2),  # never consented
+            view("u3", "h1", START + 3),
+            booking("u3", "h1", START + 4),  # booked it: not a watcher any more
+            view("u4", "h1", START - 20 * DAY),  # watched too long ago
+            price("h1", 80.0, NOON),
+        ]
+    )
+    assert outcome(r, drop_id("u1")) == ("send", None)
+    assert outcome(r, drop_id("u2")) == ("suppress", "no_consent")
+    assert drop_id("u3") not in r.expected and drop_id("u4") not in r.expected
+
+
+def test_a_watcher_who_booked_and_looked_again_is_no_candidate() -> None:
+    r = replay(
+        [
+            consent("u1", START),
+            view("u1", "h1", START + 1),
+            booking("u1", "h1", START + 2),
+            view("u1", "h1", START + 3 * HOUR),
+            price("h1", 80.0, NOON),
+        ]
+    )
+    assert drop_id("u1") not in r.expected
+
+
+def test_only_updates_the_worker_treats_as_drops_are_judged() -> None:
+    r = replay(
+        [
+            consent("u1", START),
+            view("u1", "h1", START + 1, price=120.0),  # saw 120, item is at 100
+            price("h1", 95.0, NOON),  # 5% step: no fan-out, though 21% below what u1 saw
+        ]
+    )
+    assert not r.expected and r.seen_price_hits_skipped == 1
+
+
+def test_quiet_hours_hold_then_release_or_not_judged_past_the_end() -> None:
+    night = START + DAY + 23 * HOUR  # 23:00 UTC
+    r = replay([consent("u1", START), view("u1", "h1", START + 1), price("h1", 80.0, night)])
+    e = r.expected[drop_id("u1", at=night)]
+    assert (e.outcome, e.until) == ("hold", START + 2 * DAY + 8 * HOUR)
+    r = replay(
+        [consent("u1", START), view("u1", "h1", START + 1), price("h1", 80.0, night)],
+        end=night + HOUR,
+    )
+    assert outcome(r, drop_id("u1", at=night)) == ("unsure", "held_past_end")
+
+
+def test_consent_withdrawn_before_the_release_suppresses_the_held_offer() -> None:
+    night = START + DAY + 23 * HOUR
+    events = [consent("u1", START), view("u1", "h1", START + 1), price("h1", 80.0, night)]
+    r = replay([*events, consent("u1", night + 2 * HOUR, granted=False)])
+    assert outcome(r, drop_id("u1", at=night)) == ("suppress", "no_consent_at_release")
+
+
+def test_inputs_changing_in_the_same_tick_are_not_judged() -> None:
+    r = replay(
+        [
+            consent("u1", START),
+            view("u1", "h1", START + 1),
+            consent("u2", START),
+            view("u2", "h1", START + 1),
+            consent("u3", START),
+            view("u3", "h1", START + 1),
+            booking("u3", "h1", NOON + 30, "b3"),  # booked just before, in the same tick
+            price("h1", 80.0, NOON + 60),
+            view("u1", "h1", NOON + 90),  # same tick, may reach the worker first
+            consent("u2", NOON + 120, granted=False),
+        ]
+    )
+    at = NOON + 60
+    assert outcome(r, drop_id("u1", at=at)) == ("unsure", "same_tick_item")
+    assert outcome(r, drop_id("u2", at=at)) == ("unsure", "same_tick_consent_or_complaint")
+    assert outcome(r, drop_id("u3", at=at)) == ("unsure", "same_tick_item")
+
+
+def test_a_watch_pushed_out_by_the_bound_in_the_same_tick_is_not_judged() -> None:
+    small = policy(max_watched=1)
+    base = [consent("u1", START), view("u1", "h1", START + 1)]
+    before = replay([*base, view("u1", "h2", NOON + 30), price("h1", 80.0, NOON + 60)], p=small)
+    assert outcome(before, drop_id("u1", at=NOON + 60)) == ("unsure", "same_tick_eviction")
+    after = replay([*base, price("h1", 80.0, NOON + 60), view("u1", "h2", NOON + 120)], p=small)
+    assert outcome(after, drop_id("u1", at=NOON + 60)) == ("unsure", "same_tick_eviction")
+    earlier = replay([*base, view("u1", "h2", NOON - 2 * HOUR), price("h1", 80.0, NOON)], p=small)
+    assert drop_id("u1") not in earlier.expected
+
+
+def cross_id(user: str, dest: str = "sanya") -> str:
+    return offer_id(user, "cross_sell", f"dest:{dest}", utc(2026, 12, 1))
+
+
+def test_cross_sell_needs_popular_items_from_an_earlier_day() -> None:
+    r = replay(
+        [
+            view("u9", "h1", START - 3 * HOUR),  # a hotel in sanya is popular the day before
+            consent("u1", START),
+            booking("u1", "f1", NOON, "b1"),
+            booking("u1", "f1", NOON + 5, "b1"),  # redelivered confirmation: nothing new
+            consent("u2", START),
+            view("u3", "h2", NOON - 3 * HOUR),  # paris only popular today
+            booking("u2", "f2", NOON, "b2"),
+            consent("u4", START),
+            booking("u4", "f1", NOON, "b4", status="cancelled"),
+        ]
+    )
+    assert outcome(r, cross_id("u1")) == ("send", None)
+    assert outcome(r, cross_id("u2", "paris")) == ("unsure", "items_only_today")
+    assert cross_id("u4") not in r.expected
+    r = replay([consent("u1", START), booking("u1", "f1", NOON)])
+    assert outcome(r, cross_id("u1")) == ("suppress", "no_items")
+
+
+def offer(user: str, at: float, *, item: str = "h1", kind: str = "price_drop") -> Offer:
+    context = {"destination": item} if kind != "price_drop" else {}
+    doc = {
+        "offer_id": offer_id(user, kind, item if kind == "price_drop" else f"dest:{item}", at),
+        "user_id": user,
+        "kind": kind,
+        "channel": "push",
+        "items": [{"item_id": item, "item_type": "hotel", "score": 1.0, "reason": "r"}],
+        "created_at": at,
+        "expires_at": at + 48 * HOUR,
+        "context": context,
+    }
+    return decode_offer(orjson.dumps(doc))
+
+
+def expect(user: str, at: float, outcome: str = "send", **kw: Any) -> Expected:
+    return Expected(drop_id(user, at=at), user, "price_drop", "h1", at, outcome, **kw)
+
+
+def check(expected: list[Expected], offers: list[Offer]) -> dict[str, Any]:
+    return reconcile({e.offer_id: e for e in expected}, offers, P, lambda _: "UTC", slack_s=HOUR)
+
+
+def test_reconcile_matches_by_offer_id_and_names_missing_and_extra() -> None:
+    out = check([expect("u1", NOON), expect("u2", NOON)], [offer("u1", NOON), offer("u3", NOON)])
+    assert (out["matched"], out["missing"], out["extra"]) == (1, 1, 1)
+    assert out["missing_by_cause"] == {"no_offer": 1}
+    assert out["extra_by_cause"] == {"not_a_candidate": 1}
+    suppressed = check([expect("u1", NOON, "suppress", reason="no_consent")], [offer("u1", NOON)])
+    assert suppressed["extra_by_cause"] == {"expected_no_consent": 1}
+
+
+def test_reconcile_excuses_cooldown_and_cap_only_when_other_offers_explain_them() -> None:
+    earlier = offer("u1", NOON - 2 * HOUR)
+    assert check([expect("u1", NOON)], [earlier])["suppressed_as_expected"] == {"cooldown": 1}
+    long_ago = offer("u1", NOON - 4 * DAY)
+    out = check([expect("u1", NOON)], [long_ago])
+    assert out["missing_by_cause"] == {"cooldown_past_in_event_time": 1}
+    busy = [offer("u1", NOON - k * HOUR, item=f"i{k}", kind="cross_sell") for k in (1, 2, 3)]
+    assert check([expect("u1", NOON)], busy)["not_judged"] == {"cap_reached_by_others": 1}
+    assert check([expect("u1", NOON)], busy[:2])["missing"] == 1
+
+
+def test_reconcile_lets_a_released_hold_lose_to_a_later_offer_in_its_tick() -> None:
+    until = NOON - 4 * HOUR
+    held = expect("u1", NOON - 10 * HOUR, "hold", until=until)
+    racer = offer("u1", until + 600)
+    assert check([held], [racer])["not_judged"] == {"a_later_offer_in_its_tick_went_first": 1}
+
+
+def test_a_held_offer_counts_when_its_quiet_hours_end() -> None:
+    night = utc(2026, 10, 24, 23)
+    assert decision_time(offer("u1", night), P, "UTC") == utc(2026, 10, 25, 8)
+    assert decision_time(offer("u1", NOON), P, "UTC") == NOON
+
+
+def test_consent_violations_racing_a_consent_change_in_their_tick_are_set_apart() -> None:
+    from loadtest.offer_audit import RawOffer, audit
+    from loadtest.offer_reconcile import order_dependent
+    from loadtest.offer_truth import GroundTruth
+    from schemas import Consent
+
+    changes = [consent("u1", START), consent("u1", NOON + 60, granted=False)]
+    changes += [consent("u2", START), consent("u2", NOON - 2 * HOUR, granted=False)]
+    truth = GroundTruth.of(Consent.model_validate({"event_id": "e", **p}) for _, p in changes)
+    msgs = [
+        RawOffer(u.encode(), orjson.dumps(offer(u, NOON + 1800).model_dump(exclude_none=True)))
+        for u in ("u1", "u2")
+    ]
+    result = audit(msgs, P, truth)
+    assert [v.user_id for v in result.violations] == ["u1", "u2"]
+    assert [v.user_id for v in order_dependent(result, changes, tick)] == ["u1"]
