@@ -33,7 +33,9 @@ def apply_click(
 ) -> CustomerState:
     """A click: activity, a watched item (with the price seen) and interest in a destination."""
     s = touch(state, ts, policy)
-    if item_id is not None and action in policy.watch_actions:
+    # A booked item is not watched: no price-drop offer for what the user bought, whether
+    # they look at it again afterwards or the click arrives after the booking.
+    if item_id is not None and action in policy.watch_actions and not s.booked(item_id):
         prev = s.watched.get(item_id)
         if prev is None or ts > prev.ts:
             # A click without a price keeps the last price the user saw.

@@ -112,3 +112,26 @@ def test_sent_offers_are_remembered_for_their_triggers() -> None:
     s = apply_offer_sent(s, kind="reactivation", destination=None, ts=T0 + 2 * DAY)
     assert s.reactivation_sent == T0 + 2 * DAY
     assert apply_offer_sent(s, kind="price_drop", destination=None, ts=T0) == s
+
+
+def test_a_booked_item_is_not_watched_whatever_the_order() -> None:
+    from tests.unit.engagement.helpers import book
+
+    p = policy()
+
+    def view(s: CustomerState, ts: float) -> CustomerState:
+        return apply_click(
+            s, action="view", ts=ts, item_id="h1", destination=None, price=100.0, policy=p
+        )
+
+    # Viewed, then booked: the booking ends the watch.
+    s = book(view(CustomerState(), T0), "b1", ts=T0 + 60, item_id="h1")
+    assert "h1" not in s.watched
+    # Looked at again after booking it: still not watched.
+    assert "h1" not in view(s, T0 + 120).watched
+    # The view arrives after the booking (out of order): not watched either.
+    late = view(book(CustomerState(), "b1", ts=T0 + 60, item_id="h1"), T0)
+    assert "h1" not in late.watched
+    # A cancelled booking does not count: the item is watched again.
+    cancelled = book(s, "b1", ts=T0 + 90, item_id="h1", status="cancelled")
+    assert "h1" in view(cancelled, T0 + 120).watched
