@@ -33,6 +33,7 @@ from streams.engage_prices import PRICE_TOPICS, PriceDrops
 from streams.engage_sweeps import Sweeps
 from streams.engagement_metrics import count_decision
 from streams.pipeline import INGEST_TOPICS, Ingest
+from streams.policy_refresh import PolicyRefresher
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,12 @@ class Runtime(Service):
             ),
         ]
         self.sweeps = Sweeps(s, store, gate, offers, items, clock, owner=f"{name}:{os.getpid()}")
+        # Kill switches set in the console reach this gate within a few seconds.
+        refresher = PolicyRefresher(gate, store.r, keys, s.engagement)
+        await refresher.refresh()
+        self._loops.append(
+            asyncio.ensure_future(self._run(refresher.run(self._stopping), "policy refresh"))
+        )
 
     async def _run(self, loop: Awaitable[None], what: str) -> None:
         try:

@@ -1,0 +1,61 @@
+"""Admins' runtime overrides (kill switches from the CRM console) reach the push gate.
+
+The configured policy comes from settings; overrides live in one Redis hash
+(`Keys.policy_overrides`). Every few seconds the worker reads it and swaps the gate's
+policy, so switching a kind off in the console stops those offers within that interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from recommender.console.overrides import effective_policy, read_overrides
+from recommender.engagement.config import EngagementPolicy
+from recommender.engagement.gate import PushGate
+from recommender.keys import Keys
+
+log = logging.getLogger(__name__)
+REFRESH_S = 5.0
+
+
+class PolicyRefresher:
+    """Keeps `gate.policy` equal to the configured policy plus the stored overrides."""
+
+    def __init__(
+        self,
+        gate: PushGate,
+        client: aioredis.Redis,
+        keys: Keys,
+        configured: EngagementPolicy,
+        interval_s: float = REFRESH_S,
+    ) -> None:
+        self.gate = gate
+        self.r = client
+        self.keys = keys
+        self.configured = configured
+        self.interval_s = interval_s
+
+    async def refresh(self) -> None:
+        """Read the overrides once and apply them (logs when the disabled kinds change)."""
+        policy = effective_policy(self.configured, await read_overrides(self.r, self.keys))
+        if policy.disabled_kinds != self.gate.policy.disabled_kinds:
+            log.warning(
+                "offer kinds switched off now: %s",
+                ", ".join(sorted(policy.disabled_kinds)) or "none",
+            )
+        self.gate.policy = policy
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Refresh until `stopping` is set; a Redis hiccup keeps the last policy."""
+        while not stopping.is_set():
+            try:
+                await self.refresh()
+            except (RedisError, OSError) as exc:
+                log.warning("policy overrides not read (%s); keeping the last policy", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.interval_s)
