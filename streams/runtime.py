@@ -31,7 +31,7 @@ from streams.engage_items import ItemPicker
 from streams.engage_offers import Decider, OfferSink
 from streams.engage_prices import PRICE_TOPICS, PriceDrops
 from streams.engage_sweeps import Sweeps
-from streams.engagement_metrics import count_decision
+from streams.offer_tally import OfferTally
 from streams.pipeline import INGEST_TOPICS, Ingest
 from streams.policy_refresh import PolicyRefresher
 from streams.topics import ensure_topics
@@ -107,7 +107,9 @@ class Runtime(Service):
             max_batch_size=OFFER_BATCH_BYTES,
         )
         await self.offer_producer.start()
-        gate = PushGate(store.r, keys, s.engagement, on_decision=count_decision)
+        tally = OfferTally(store.r, keys)  # Prometheus + counts in Redis for the console
+        gate = PushGate(store.r, keys, s.engagement, on_decision=tally)
+        self._loops.append(asyncio.ensure_future(self._run(tally.run(self._stopping), "tally")))
         offers = OfferSink(self.offer_producer, s.topic("offers"))
         items = ItemPicker(store)
         clock = EventClock(s.engage_clock)
