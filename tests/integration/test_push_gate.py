@@ -1,4 +1,8 @@
-"""PushGate against real Redis: racing gates send each offer once and never exceed a cap."""
+"""PushGate against real Redis: racing gates send each offer once and never exceed a cap.
+
+Every semantic is checked with script calls grouped by Cluster slot (the default) and with
+whole batches per call, each with call sizes that split batches and users across calls.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from recommender.engagement.config import EngagementPolicy
-from recommender.engagement.gate import COUNTER_TTL_S, PushGate
+from recommender.engagement.gate import COUNTER_TTL_S, Grouping, PushGate
 from recommender.engagement.offers import Candidate, candidate
 from recommender.engagement.policy import CustomerFacts, Decision
 from recommender.keys import Keys
@@ -24,6 +28,7 @@ NOON = datetime(2024, 6, 1, 12, tzinfo=UTC).timestamp()  # outside quiet hours i
 ITEM = OfferItem(item_id="h1", item_type="hotel", score=1.0, reason="Cheaper now")
 FACTS = CustomerFacts(consent={"push": True}, timezone="UTC")
 POLICY = EngagementPolicy(daily_cap=3)
+MODES: list[tuple[Grouping, int]] = [("slot", 128), ("slot", 2), ("batch", 128), ("batch", 7)]
 
 
 def offer(user: str, item: str, window: float = NOON) -> Candidate:
@@ -53,18 +58,31 @@ async def clients(namespace: dict[str, str]) -> AsyncIterator[list[aioredis.Redi
         await p.aclose()
 
 
+@pytest.fixture(params=MODES, ids=[f"{g}-{n}" for g, n in MODES])
+def mode(request: pytest.FixtureRequest) -> tuple[Grouping, int]:
+    """How the gates group offers into script calls, and the most offers per call."""
+    return request.param  # type: ignore[no-any-return]
+
+
 def gates(
-    clients: list[aioredis.Redis], namespace: dict[str, str], policy: EngagementPolicy = POLICY
+    clients: list[aioredis.Redis],
+    namespace: dict[str, str],
+    policy: EngagementPolicy = POLICY,
+    mode: tuple[Grouping, int] = ("slot", 128),
 ) -> tuple[list[PushGate], Tally]:
     tally = Tally()
     keys = Keys(namespace["RECO_KEY_PREFIX"])
-    return [PushGate(c, keys, policy, on_decision=tally) for c in clients], tally
+    grouping, per_call = mode
+    return [
+        PushGate(c, keys, policy, on_decision=tally, grouping=grouping, max_per_call=per_call)
+        for c in clients
+    ], tally
 
 
 async def test_racing_gates_send_each_offer_once_and_respect_the_cap(
-    clients: list[aioredis.Redis], namespace: dict[str, str]
+    clients: list[aioredis.Redis], namespace: dict[str, str], mode: tuple[Grouping, int]
 ) -> None:
-    (g1, g2), tally = gates(clients, namespace)
+    (g1, g2), tally = gates(clients, namespace, mode=mode)
     users = [f"u{i}" for i in range(40)]
     offers = [offer(u, f"item{j}") for u in users for j in range(5)]  # 5 offers, cap 3
     rnd = random.Random(7)
@@ -103,9 +121,9 @@ async def test_racing_gates_send_each_offer_once_and_respect_the_cap(
 
 
 async def test_two_offers_about_one_item_race_and_one_wins_the_cooldown(
-    clients: list[aioredis.Redis], namespace: dict[str, str]
+    clients: list[aioredis.Redis], namespace: dict[str, str], mode: tuple[Grouping, int]
 ) -> None:
-    (g1, g2), _ = gates(clients, namespace, EngagementPolicy(daily_cap=100))
+    (g1, g2), _ = gates(clients, namespace, EngagementPolicy(daily_cap=100), mode)
     # Two price drops of one item (two windows, two offer ids) for each user.
     pairs = [(offer(f"u{i}", "h1", NOON), offer(f"u{i}", "h1", NOON + 60)) for i in range(50)]
     calls = []
@@ -126,9 +144,9 @@ async def test_two_offers_about_one_item_race_and_one_wins_the_cooldown(
 
 
 async def test_pure_suppressions_and_holds_reserve_nothing_but_are_logged(
-    clients: list[aioredis.Redis], namespace: dict[str, str]
+    clients: list[aioredis.Redis], namespace: dict[str, str], mode: tuple[Grouping, int]
 ) -> None:
-    (g1, _), tally = gates(clients, namespace)
+    (g1, _), tally = gates(clients, namespace, mode=mode)
     night = datetime(2024, 6, 1, 23, tzinfo=UTC).timestamp()
     no_consent = CustomerFacts(consent={})
     decisions = await g1.decide_and_reserve_many(
@@ -166,3 +184,76 @@ async def test_a_lost_script_cache_is_reloaded(
     d = await g1.decide_and_reserve(offer("u1", "h1"), FACTS, now=NOON)
     assert d.outcome == "send"
     assert (await g1.decide_and_reserve(offer("u1", "h1"), FACTS, now=NOON)).reason == "duplicate"
+
+
+async def test_one_batch_mixes_sends_holds_and_suppressions_and_logs_them_in_order(
+    clients: list[aioredis.Redis], namespace: dict[str, str], mode: tuple[Grouping, int]
+) -> None:
+    (g1, _), tally = gates(clients, namespace, mode=mode)
+    keys = Keys(namespace["RECO_KEY_PREFIX"])
+    # At NOON (12:00 UTC) it is 21:00 in Tokyo, 08:00 in New York and 22:00 in Vladivostok.
+    tokyo = CustomerFacts(consent={"sms": True}, timezone="Asia/Tokyo")
+    new_york = CustomerFacts(consent={"push": True}, timezone="America/New_York")
+    sleeping = CustomerFacts(consent={"push": True}, timezone="Asia/Vladivostok")
+    batch = [
+        (offer("a", "h1"), tokyo),
+        (offer("a", "h2"), tokyo),
+        (offer("a", "h1"), tokyo),  # the same offer again in the same batch: a duplicate
+        (offer("b", "h1"), CustomerFacts(consent={})),
+        (offer("a", "h3"), tokyo),
+        (offer("a", "h4"), tokyo),  # a's fourth send of the day: over the cap of 3
+        (offer("c", "h1"), sleeping),
+        (offer("d", "h1"), new_york),
+    ]
+    decisions = await g1.decide_and_reserve_many(batch, now=NOON)
+    assert [(d.outcome, d.reason, d.channel) for d in decisions] == [
+        ("send", None, "sms"),
+        ("send", None, "sms"),
+        ("suppress", "duplicate", "sms"),
+        ("suppress", "no_consent", None),
+        ("send", None, "sms"),
+        ("suppress", "cap", "sms"),
+        ("hold", "quiet_hours", "push"),
+        ("send", None, "push"),
+    ]
+    assert decisions[0].day_key == "20240601" and decisions[6].day_key == "20240601"
+    assert int(await clients[0].get(keys.offers_sent("a", "20240601"))) == 3
+    assert await clients[0].get(keys.offer_decision("a", decisions[5].offer_id)) == b"cap"
+    assert not await clients[0].exists(keys.offer_cooldown("a", "h4"))
+    assert not await clients[0].exists(keys.offer_decision("c", decisions[6].offer_id))
+    logged = [f for _, f in await clients[0].xrange(keys.decisions("a"))]
+    assert [(f[b"item"], f[b"outcome"], f[b"reason"]) for f in logged] == [
+        (b"h1", b"send", b""),
+        (b"h2", b"send", b""),
+        (b"h1", b"suppress", b"duplicate"),
+        (b"h3", b"send", b""),
+        (b"h4", b"suppress", b"cap"),
+    ]
+    assert all(f[b"channel"] == b"sms" and f[b"kind"] == b"price_drop" for f in logged)
+    assert [f[b"offer_id"] for f in logged] == [
+        decisions[i].offer_id.encode() for i in (0, 1, 2, 4, 5)
+    ]
+    (_, held), *_ = await clients[0].xrange(keys.decisions("c"))
+    assert (held[b"outcome"], held[b"reason"], held[b"channel"]) == (
+        b"hold",
+        b"quiet_hours",
+        b"push",
+    )
+    assert tally.counts == {
+        ("price_drop", "send", None): 4,
+        ("price_drop", "suppress", "duplicate"): 1,
+        ("price_drop", "suppress", "no_consent"): 1,
+        ("price_drop", "suppress", "cap"): 1,
+        ("price_drop", "hold", "quiet_hours"): 1,
+    }
+
+
+async def test_the_decision_log_stays_capped(
+    clients: list[aioredis.Redis], namespace: dict[str, str]
+) -> None:
+    (g1, _), _ = gates(clients, namespace, EngagementPolicy(daily_cap=1000))
+    batch = [(offer("u1", f"item{i}"), FACTS) for i in range(400)]
+    decisions = await g1.decide_and_reserve_many(batch, now=NOON)
+    assert all(d.outcome == "send" for d in decisions)
+    keys = Keys(namespace["RECO_KEY_PREFIX"])
+    assert 50 <= await clients[0].xlen(keys.decisions("u1")) < 400
