@@ -120,7 +120,7 @@ def run(
 ) -> dict[str, Any]:
     """Set up, load, measure; returns the report."""
     workdir = Path(tempfile.mkdtemp(prefix="reco-bench-api-"))
-    with Stack() as stack:
+    with Stack(private_redis=True) as stack:
         tag = f"ba{uuid.uuid4().hex[:6]}"
         env = {
             **stack.env(),

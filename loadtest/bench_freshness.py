@@ -139,7 +139,7 @@ async def _trials(
 def run(trials: int, seed: int) -> dict[str, Any]:
     """Start the stack, a worker and the API; measure `trials` clicks end to end."""
     workdir = Path(tempfile.mkdtemp(prefix="reco-fresh-"))
-    with Stack() as stack:
+    with Stack(private_redis=True) as stack:
         tag = f"fr{uuid.uuid4().hex[:6]}"
         prefix = f"{tag}."
         env = {

@@ -246,7 +246,7 @@ def _workers(
 def run(plan: Plan) -> dict[str, Any]:
     """Run every measurement and return the report."""
     workdir = Path(tempfile.mkdtemp(prefix="reco-bench-"))
-    with Stack() as stack:
+    with Stack(private_redis=True) as stack:
         prefix = f"bench{uuid.uuid4().hex[:6]}."
         world = World(seed=plan.seed, n_users=plan.users, n_items=plan.items)
         now = time.time()

@@ -178,7 +178,7 @@ def run(watchers: int) -> dict[str, Any]:
     """Set up, measure the drop and the baseline, return the report."""
     workdir = Path(tempfile.mkdtemp(prefix="reco-bench-pd-"))
     ts = drop_time(time.time())
-    with Stack() as stack:
+    with Stack(private_redis=True) as stack:
         tag = f"pd{uuid.uuid4().hex[:8]}"
         env = {
             **stack.env(),

@@ -95,7 +95,7 @@ def run(
     """Run the soak; returns the JSON-able report."""
     tag = f"soak{uuid.uuid4().hex[:6]}"
     work = Path(tempfile.mkdtemp(prefix="reco-soak-"))
-    with Stack() as stack:
+    with Stack(private_redis=True) as stack:
         env = {
             **stack.env(),
             "RECO_TOPIC_PREFIX": f"{tag}.",
