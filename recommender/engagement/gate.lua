@@ -2,7 +2,7 @@
 -- ARGV[1] dedupe TTL s, ARGV[2] daily cap, ARGV[3] counter TTL s, ARGV[4] now (Unix s, as
 -- logged), ARGV[5] decision-log length kept; then 6 ARGV per entry:
 --   mode, offer_id, kind, item key, channel, x
--- mode 'r' reserves the offer (x = cooldown TTL s, 0 = none) and takes 4 KEYS: its decision,
+-- mode 'r' reserves the offer (x = cooldown s, 0 = none; also the key's TTL) and takes 4 KEYS: its decision,
 -- the user's sent counter of one local day, the user+item cooldown, the user's decision log.
 -- Any other mode is an outcome the pure policy already decided ('hold', 'suppress'; x = the
 -- reason); it is only logged and takes 1 KEY, the decision log.
@@ -12,6 +12,12 @@
 -- or concurrently decided offer is answered 'duplicate' and never sent or counted twice.
 local dedupe_ttl, cap, counter_ttl, now, kept = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local codes = {sent = 's', duplicate = 'd', cooldown = 'c', cap = 'a'}
+-- The cooldown key holds the decision time of the last send. It is compared with this
+-- decision's time rather than trusted to expire: decisions use event time, which in a replay
+-- or a simulation runs far faster than the key's (wall-clock) TTL.
+local function in_cooldown(last, cooldown)
+  return last and tonumber(now) < tonumber(last) + cooldown
+end
 local out = {}
 local k = 1
 for a = 6, #ARGV, 6 do
@@ -26,7 +32,7 @@ for a = 6, #ARGV, 6 do
     local verdict = 'sent'
     if redis.call('EXISTS', decision) == 1 then
       verdict = 'duplicate'
-    elseif cooldown > 0 and redis.call('EXISTS', cool) == 1 then
+    elseif cooldown > 0 and in_cooldown(redis.call('GET', cool), cooldown) then
       verdict = 'cooldown'
     elseif tonumber(redis.call('GET', sent) or '0') >= cap then
       verdict = 'cap'

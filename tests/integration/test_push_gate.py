@@ -143,6 +143,27 @@ async def test_two_offers_about_one_item_race_and_one_wins_the_cooldown(
     assert 7 * 86400 - 10 < ttl <= 7 * 86400
 
 
+async def test_the_cooldown_runs_on_decision_time_not_on_the_keys_ttl(
+    clients: list[aioredis.Redis], namespace: dict[str, str]
+) -> None:
+    # Decisions use event time; a replayed week passes in minutes of wall time, so the
+    # cooldown must end when the decision times say so, not when the key expires.
+    (g1, _), _ = gates(clients, namespace, EngagementPolicy(daily_cap=100))
+    hour = 3600.0
+    first = await g1.decide_and_reserve(offer("u1", "h1", NOON), FACTS, now=NOON)
+    inside = await g1.decide_and_reserve(
+        offer("u1", "h1", NOON + hour), FACTS, now=NOON + 71 * hour
+    )
+    after = await g1.decide_and_reserve(
+        offer("u1", "h1", NOON + 2 * hour), FACTS, now=NOON + 73 * hour
+    )
+    assert [(d.outcome, d.reason) for d in (first, inside, after)] == [
+        ("send", None),
+        ("suppress", "cooldown"),
+        ("send", None),
+    ]
+
+
 async def test_pure_suppressions_and_holds_reserve_nothing_but_are_logged(
     clients: list[aioredis.Redis], namespace: dict[str, str], mode: tuple[Grouping, int]
 ) -> None:
