@@ -8,6 +8,7 @@ consent screen take the same path, in order, and a replay of the topic rebuilds 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Annotated, Any
@@ -20,13 +21,14 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from redis.exceptions import RedisError
 
-from recommender import erasure
+from recommender import audit, erasure
 from recommender.api.auth import key_digest, presented_key, require
 from recommender.api.routes import ID_PATTERN
 from recommender.settings import Settings
 from schemas import Channel, Consent, SchemaError, encode
 from schemas.codec import decode_as
 
+log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5.0
 ZONE_SET = frozenset(available_timezones())
 ZONES: list[Any] = sorted(ZONE_SET)
@@ -118,7 +120,26 @@ def add_admin_routes(app: FastAPI) -> None:
             )
         except (KafkaError, OSError, TimeoutError) as exc:
             raise HTTPException(503, f"consent not recorded: broker unavailable ({exc})") from None
+        store = request.app.state.store
+        try:  # the change is on the topic already; the audit entry says who asked for it
+            await audit.append(
+                store.r,
+                store.keys,
+                actor=_actor(request),
+                action="consent_change",
+                subject=user_id,
+                now=event.ts,
+                detail=f"{body.channel}={'granted' if body.granted else 'withdrawn'}",
+                keep_days=request.app.state.settings.console_audit_days,
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("consent change %s not audited: %s", event.event_id, exc)
         return {"event_id": event.event_id, "user_id": user_id, "channel": body.channel}
+
+
+def _actor(request: Request) -> str:
+    """Who made an admin call: a short digest of the API key (never the key itself)."""
+    return "admin-api:" + key_digest(presented_key(request) or "")[7:19]
 
 
 def add_erasure_route(app: FastAPI) -> None:
@@ -143,7 +164,7 @@ def add_erasure_route(app: FastAPI) -> None:
             await r.xadd(
                 keys.audit(),
                 {
-                    "actor": "admin-api:" + key_digest(presented_key(request) or "")[7:19],
+                    "actor": _actor(request),
                     "action": "erasure",
                     # The record keeps that it happened, not whom: a digest stands for the id.
                     "subject": "erased:" + erasure.subject_digest(user_id, keys.prefix),

@@ -448,3 +448,11 @@ async def test_admin_consent_change_is_published_as_a_consent_event(
     assert [(e.event_id, e.user_id, e.channel, e.granted, e.timezone) for e in events] == [
         (event_id, "u1", "push", True, "Asia/Shanghai")
     ]
+    # The change is on the audit trail: who (a key digest, not the key), whom, what.
+    store = client.app.state.store  # type: ignore[attr-defined]
+    entries = [f for _, f in await store.r.xrange(store.keys.audit())]
+    assert [(f[b"action"], f[b"subject"], f[b"detail"]) for f in entries] == [
+        (b"consent_change", b"u1", b"push=granted")
+    ]
+    assert entries[0][b"actor"].startswith(b"admin-api:")
+    assert ADMIN_KEY.encode() not in entries[0][b"actor"]
