@@ -36,7 +36,7 @@ from recommender.params import profile_params
 from recommender.profile import Profile, Touch, apply_touches
 from recommender.ranking import ItemMeta, RankRequest, RankWeights
 from recommender.recommend import Recommender
-from recommender.sessionrec import Item, Scored, SessionKey
+from recommender.sessionrec import Item, Scored
 from recommender.settings import Settings
 from recommender.store import StoredItem
 from recommender.train import TrainParams, fit_sessions
@@ -102,7 +102,11 @@ class _NoProfiles:
 
 
 class LiveScorer:
-    """Fit on train sessions, then score prefixes through the serving path (SessionScorer)."""
+    """Fit on train sessions, then score prefixes through the serving path.
+
+    Only finished train sessions are learnt (`add_session`): the model is trained in batches
+    by the trainer, as in production, not click by click.
+    """
 
     def __init__(
         self,
@@ -125,13 +129,6 @@ class LiveScorer:
         self._sessions.append(list(items))
         for i in items:
             self._original.setdefault(str(i), i)  # datasets may use int ids; served ids are str
-
-    def add_click(self, session_id: SessionKey, item: Item, ts: float) -> None:
-        """Not part of the offline protocol: the model learns in batches, by the trainer."""
-        raise NotImplementedError("the live path learns from train sessions only")
-
-    def end_session(self, session_id: SessionKey) -> None:
-        """Nothing to do: sessions live in profiles."""
 
     def _stored(self) -> dict[str, StoredItem]:
         s = self.settings
