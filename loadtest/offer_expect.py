@@ -17,8 +17,10 @@ consent, time zone and complaint hold. Cap and cooldown depend on the other offe
 got, some from sweeps whose timing is the worker's, so they are judged against the offers
 actually received: a cooldown is legitimate when another offer about the same user and item
 came within the cooldown, and an offer is excused as capped only when the user already had
-``daily_cap`` other offers that local day. Held offers (quiet hours) are expected once their
-hold ends, decided again then (offer_reconcile.py applies the cap and cooldown part).
+``daily_cap`` other offers that local day. Held offers (quiet hours) are decided again when a
+sweep releases them, a sweep's lag after their hold ends: consent and complaint hold are
+replayed at the hold's end, and offer_reconcile.py applies the cap and cooldown part (for a
+received one at the time it was released, which the offer carries).
 
 Not judged (``unsure``) are candidates whose outcome depends on the order in which the worker
 sees events the simulation produced in the same barrier tick (a consent change, complaint,

@@ -27,8 +27,9 @@ Sent = tuple[float, OfferKind, str]  # decision time, kind, offer id
 
 
 def decision_time(o: Offer, policy: EngagementPolicy, zone: str | None) -> float:
-    """When the gate counted an offer: at creation, or when the quiet hours it was created in
-    ended (a released offer keeps the creation time of its trigger)."""
+    """When the gate counted a received offer: its creation (a held offer is made again when a
+    sweep releases it, so it carries the release time), or the end of the quiet hours it was
+    created in (an offer made inside them is a quiet-hour violation the audit reports)."""
     tz = user_zone(zone, policy.default_timezone)
     until = quiet_until(o.created_at, tz, policy.quiet_start, policy.quiet_end)
     return o.created_at if until is None else until
@@ -47,12 +48,23 @@ def reconcile(
     ``slack_s``: how much later than its time an offer may be decided (the simulation's
     barrier tick: a hold is released, a sweep runs, another pipeline catches up), during
     which an offer about the same item from a later moment may take the cooldown first.
+
+    The cooldown of a received offer is judged at the time the gate actually decided it (its
+    ``decision_time``), because that is what the gate promises: two offers about one user and
+    item are at least a cooldown of decision time apart. For a held offer that is when a sweep
+    released it, which is after the hold ended by the sweep's lag (on the event clock, up to a
+    barrier tick); judged at the hold's end instead, a release a cooldown after the previous
+    offer looked like a breach although the push service got the two a cooldown apart. An
+    offer not received has no such time: a held one is judged at its hold's end, and not judged
+    when the cooldown that explains it ended within ``slack_s`` after that.
     """
     got = {o.offer_id for o in offers}
     per_day: Counter[tuple[str, str]] = Counter()
     by_key: dict[tuple[str, str], list[Sent]] = defaultdict(list)
+    decided_at: dict[str, float] = {}
     for o in offers:
         t = decision_time(o, policy, zone_of(o.user_id))
+        decided_at[o.offer_id] = t
         per_day[(o.user_id, _day(t, o.user_id, policy, zone_of))] += 1
         key = item_key(o)
         if key is not None:
@@ -72,6 +84,7 @@ def reconcile(
                 | {"offer_id": e.offer_id, "why": why}
             )
 
+    lags: list[float] = []  # how long after their hold ended received held offers were decided
     for e in expected.values():
         received = e.offer_id in got
         if e.outcome == "unsure":
@@ -82,15 +95,23 @@ def reconcile(
             note("extra" if received else "suppressed", e, why)
             continue
         held = e.outcome == "hold" and e.until is not None
-        t = e.until if held and e.until is not None else e.at
+        if received:
+            t = decided_at[e.offer_id]
+            if held and e.until is not None:
+                lags.append(t - e.until)
+        else:
+            t = e.until if held and e.until is not None else e.at
         others = [x for x in by_key.get((e.user_id, e.item_key), []) if x[2] != e.offer_id]
         last = max((x for x in others if x[0] <= t), default=None)
-        if last is not None and t - last[0] < policy.cooldown_s(last[1]):
-            note(
-                "extra" if received else "suppressed",
-                e,
-                "expected_cooldown" if received else "cooldown",
-            )
+        cools_until = None if last is None else last[0] + policy.cooldown_s(last[1])
+        if cools_until is not None and t < cools_until:
+            if received:
+                note("extra", e, "expected_cooldown")
+            elif held and cools_until <= t + slack_s:
+                # Released before the cooldown ended it was suppressed, after it it was sent.
+                note("unsure", e, "cooldown_ends_in_its_release_tick")
+            else:
+                note("suppressed", e, "cooldown")
         elif received:
             note("matched", e, e.kind)
         elif any(t < x[0] <= t + slack_s for x in others):
@@ -119,6 +140,11 @@ def reconcile(
         "not_judged": dict(tally["unsure"]),
         "not_judged_but_received": dict(tally["unsure_received"]),
         "examples": examples,
+        "held_released": {
+            "offers": len(lags),
+            "max_lag_s": round(max(lags, default=0.0), 3),
+            "later_than_slack": sum(lag > slack_s for lag in lags),
+        },
     }
 
 

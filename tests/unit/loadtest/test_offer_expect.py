@@ -258,6 +258,40 @@ def test_reconcile_lets_a_released_hold_lose_to_a_later_offer_in_its_tick() -> N
     assert check([held], [racer])["not_judged"] == {"a_later_offer_in_its_tick_went_first": 1}
 
 
+def released(user: str, triggered: float, at: float) -> Offer:
+    """The offer a sweep made at ``at`` for a drop at ``triggered`` held for quiet hours: same
+    id and expiry, created when released (streams/engage_sweeps.py)."""
+    return offer(user, triggered).model_copy(update={"created_at": at})
+
+
+def test_a_released_hold_is_judged_for_cooldown_when_the_sweep_released_it() -> None:
+    # A drop at 02:00 is held until 08:00; the previous offer about the item went out 71.5 h
+    # before 08:00. The sweep released the held one at 08:50, 72 h 20 min after the previous
+    # one: the gate let it through rightly (u001555 of a 2,000-user week: held until 12:00
+    # UTC, released 12:59, 72 h 14 min after the previous offer about the same tour).
+    until = START + 4 * DAY + 8 * HOUR
+    night = until - 6 * HOUR
+    held = expect("u1", night, "hold", until=until)
+    sent = expect("u1", until - 71.5 * HOUR)
+    previous = offer("u1", sent.at)
+    out = check([sent, held], [previous, released("u1", night, until + 50 * 60)])
+    assert (out["matched"], out["extra"]) == (2, 0)
+    assert out["held_released"] == {"offers": 1, "max_lag_s": 3000.0, "later_than_slack": 0}
+    # Released at 08:20, 71 h 50 min after the previous offer: a cooldown breach.
+    out = check([sent, held], [previous, released("u1", night, until + 20 * 60)])
+    assert out["extra_by_cause"] == {"expected_cooldown": 1}
+
+
+def test_a_held_offer_not_received_is_not_judged_if_its_cooldown_ends_at_release() -> None:
+    until = START + 4 * DAY + 8 * HOUR
+    held = expect("u1", until - 6 * HOUR, "hold", until=until)
+    ends_in_its_tick = offer("u1", until - 71.5 * HOUR)
+    out = check([held], [ends_in_its_tick])
+    assert out["not_judged"] == {"cooldown_ends_in_its_release_tick": 1}
+    ends_later = offer("u1", until - 60 * HOUR)
+    assert check([held], [ends_later])["suppressed_as_expected"] == {"cooldown": 1}
+
+
 def test_a_held_offer_counts_when_its_quiet_hours_end() -> None:
     night = utc(2026, 10, 24, 23)
     assert decision_time(offer("u1", night), P, "UTC") == utc(2026, 10, 25, 8)
