@@ -24,6 +24,7 @@ from recommender.store import RedisStore
 
 log = logging.getLogger(__name__)
 _CHUNK = 5_000
+_MAX_BLOCK_MS = 1000
 
 
 def item_meta(raw: dict[str, Any]) -> ItemMeta:
@@ -106,10 +107,25 @@ class CatalogView:
             time.perf_counter() - started,
         )
 
-    async def apply_changes(self, block_ms: int = 1000) -> int:
+    def _block_ms(self) -> int:
+        """How long one poll may wait for changes: well inside the client's socket timeout.
+
+        A blocking XREAD that outlasts the socket timeout (the API's is 0.5 s) ends in a
+        TimeoutError instead of an empty answer: the follower then logged a traceback,
+        dropped the connection and slept a second on every idle poll, which delayed changes
+        and cost the serving process CPU at random moments.
+        """
+        timeout = self.store.r.connection_pool.connection_kwargs.get("socket_timeout")
+        if not timeout:
+            return _MAX_BLOCK_MS
+        return max(10, min(_MAX_BLOCK_MS, int(float(timeout) * 1000 / 2)))
+
+    async def apply_changes(self, block_ms: int | None = None) -> int:
         """Apply catalog changes logged since the last call; returns how many items changed."""
         res: Any = await self.store.r.xread(
-            {self.store.keys.catalog_log(): self.last_id}, count=_CHUNK, block=block_ms
+            {self.store.keys.catalog_log(): self.last_id},
+            count=_CHUNK,
+            block=self._block_ms() if block_ms is None else block_ms,
         )
         if not res:
             return 0
