@@ -26,6 +26,11 @@ class CustomerHints:
     penalties: Mapping[str, float] = field(default_factory=dict)  # item -> penalty in (0, 1]
     premium: bool = False  # high-value customer: upscale and luxury items get a boost
 
+    @property
+    def active(self) -> bool:
+        """False when adjust() leaves every score as it is (ranking then skips the call)."""
+        return self.premium or bool(self.penalties)
+
     def adjust(
         self,
         item_id: str,
