@@ -27,6 +27,10 @@ sees events the simulation produced in the same barrier tick (a consent change, 
 click on or booking of the item by the same user, a click that pushes the item out of the
 bounded watch list, another offer about the same item decided in that tick), because its
 consumers may apply those in either order; and holds that end after the simulated week.
+One such order lasts beyond its tick: a user with a full watch list who watches an item and
+books it in one tick loses their oldest watched item only if the click is applied first (a
+booked item is not watched), so until the lists agree again (the item is pushed out whatever
+the order) a drop of that oldest item is not judged either (``eviction_order``).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from recommender.engagement.loyalty import apply_booking
 from recommender.engagement.offers import Candidate, offer_id
 from recommender.engagement.policy import decide, facts_of
 from recommender.engagement.signals import apply_click, apply_consent, apply_feedback
-from recommender.engagement.state import CustomerState
+from recommender.engagement.state import CustomerState, Watch, keep_newest, with_entry
 from recommender.engagement.terms import OfferKind
 from recommender.engagement.triggers import Watcher, price_drop_hits
 from schemas import OfferItem
@@ -84,6 +88,12 @@ class Replay:
     _item_ticks: dict[tuple[str, str], set[int]] = field(default_factory=lambda: defaultdict(set))
     _watch_ticks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     _evicted: dict[tuple[str, str], int] = field(default_factory=dict)  # -> tick it happened
+    _booking_ticks: dict[tuple[str, str], set[int]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+    # user -> item -> tick: whether the item left the watch list depended on the order of a
+    # watch and a booking of another item in that tick (the worker's order may differ)
+    _unsettled: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     _popular: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     _holds: list[tuple[float, str, Candidate]] = field(default_factory=list)
 
@@ -97,6 +107,8 @@ class Replay:
                 self._user_ticks[user].add(tick)
             elif topic in ("clicks", "bookings") and p.get("item_id") is not None:
                 self._item_ticks[(user, p["item_id"])].add(tick)
+                if topic == "bookings":
+                    self._booking_ticks[(user, p["item_id"])].add(tick)
                 if p.get("action") in self.policy.watch_actions:
                     self._watch_ticks[user].add(tick)
 
@@ -124,6 +136,11 @@ class Replay:
             for gone in before.keys() - s.watched.keys():  # pushed out by the bound
                 self._evicted[(user, gone)] = tick
             if item is not None:
+                booked_now = tick in self._booking_ticks.get((user, item), ())
+                if booked_now and p["action"] in pol.watch_actions:
+                    for gone in self._dropped_either_way(before, s, item, ts, p.get("price")):
+                        self._unsettled[user][gone] = tick
+                self._settle(user, s, tick)
                 self._touch(item, ts, tick)
                 if p["action"] in pol.watch_actions:
                     self._watchers[item].add(user)
@@ -199,6 +216,8 @@ class Replay:
         for h in hits:
             busy = tick in self._item_ticks.get((h.user_id, item), ())
             cause = "same_tick_item" if busy else self._eviction(h.user_id, tick)
+            if cause is None and self._unsettled_drop(h.user_id, item):
+                cause = "eviction_order"
             self._candidate(h.user_id, "price_drop", item, ts, ts, tick, cause)
         # Past watchers who are none now because of an event in this very tick (a booking of
         # the item, or a click on another one that pushed it out of the bounded watch list):
@@ -208,10 +227,45 @@ class Replay:
                 cause = "same_tick_item"
             elif self._evicted.get((u, item)) == tick and item not in self.states[u].watched:
                 cause = "same_tick_eviction"
+            elif item not in self.states[u].watched and self._unsettled_drop(u, item):
+                cause = "eviction_order"
             else:
                 continue
             oid = offer_id(u, "price_drop", item, ts)
             self.expected.setdefault(oid, Expected(oid, u, "price_drop", item, ts, "unsure", cause))
+
+    def _dropped_either_way(
+        self,
+        before: Mapping[str, Watch],
+        after: CustomerState,
+        item: str,
+        ts: float,
+        price: float | None,
+    ) -> set[str]:
+        """What a watch of ``item``, booked in the same tick, pushed out of the full watch list
+        (applied before the booking) or would have (the booking came first here)."""
+        gone = before.keys() - after.watched.keys()
+        if gone or item in before or item in after.watched:
+            return set(gone)
+        grown = with_entry(before, item, Watch(ts, price))
+        kept = keep_newest(grown, self.policy.max_watched, lambda w: w.ts)
+        return set(grown.keys() - kept.keys())
+
+    def _settle(self, user: str, s: CustomerState, tick: int) -> None:
+        """Forget order-dependent evictions the lists agree on again: once the list is full
+        without the item, the other order has pushed it out too (it was the oldest)."""
+        marks = self._unsettled.get(user)
+        if not marks:
+            return
+        full = len(s.watched) >= self.policy.max_watched
+        for item, t in list(marks.items()):
+            if t < tick and full and item not in s.watched:
+                del marks[item]
+
+    def _unsettled_drop(self, user: str, item: str) -> bool:
+        """Whether the worker may hold the other answer about the user watching the item."""
+        marks = self._unsettled.get(user, {})
+        return item in marks and not self.states[user].booked(item)
 
     def _eviction(self, user: str, tick: int) -> str | None:
         """'same_tick_eviction' when the user's watch list is full and they watched something
