@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -28,13 +29,20 @@ _MAX_BLOCK_MS = 1000
 
 
 def item_meta(raw: dict[str, Any]) -> ItemMeta:
-    """ItemMeta from the stored JSON (REDIS_KEYS.md)."""
+    """ItemMeta from the stored JSON (REDIS_KEYS.md).
+
+    Type, destination and band are interned: a JSON parser makes a new string for every
+    item, so a million items held a million copies of "hotel" scattered over the heap, and
+    ranking's lookups on them missed the CPU cache. Shared strings stay cached (and the
+    copies cost memory).
+    """
+    band = raw.get("band")
     return ItemMeta(
         item_id=str(raw["item_id"]),
-        item_type=str(raw.get("item_type") or ""),
-        destination=str(raw.get("destination") or ""),
+        item_type=sys.intern(str(raw.get("item_type") or "")),
+        destination=sys.intern(str(raw.get("destination") or "")),
         price_base=raw.get("price_base"),
-        band=raw.get("band"),
+        band=sys.intern(band) if isinstance(band, str) else band,
         stars=raw.get("stars"),
         title=raw.get("title"),
         active=bool(raw.get("active", True)),
