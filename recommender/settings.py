@@ -17,11 +17,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from recommender.console.config import USER_NAME_PATTERN, ConsoleUser
 from recommender.engagement.config import EngagementPolicy
 from recommender.errors import ConfigError
+from recommender.settings_security import SecuritySettings, security_problems
 
 LOGICAL_TOPICS = (
     "clicks",
@@ -36,8 +37,12 @@ LOGICAL_TOPICS = (
 )
 
 
-class Settings(BaseSettings):
-    """Configuration for workers, API and tools; env prefix ``RECO_``."""
+class Settings(SecuritySettings):
+    """Configuration for workers, API and tools; env prefix ``RECO_``.
+
+    Kafka SASL/SSL and Redis AUTH/TLS fields come from ``SecuritySettings``
+    (recommender/settings_security.py).
+    """
 
     # "__" reaches into nested models: RECO_ENGAGEMENT__DAILY_CAP sets engagement.daily_cap.
     model_config = SettingsConfigDict(
@@ -350,6 +355,9 @@ class Settings(BaseSettings):
             )
         if self.assignment == "static" and self.engine != "batch":
             raise ValueError("assignment 'static' needs engine 'batch'")
+        problems = security_problems(self, self.redis_url)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def topic(self, logical: str) -> str:

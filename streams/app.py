@@ -5,16 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.types.auth import CredentialsT
 
+from recommender.kafka_conn import kafka_ssl_context
 from recommender.settings import Settings
 from streams.pipeline import INGEST_TOPICS, RawRecord
 from streams.runtime import Runtime
+
+
+def faust_credentials(s: Settings) -> CredentialsT | None:
+    """Faust's form of the Kafka security settings (the same TLS context and SASL user as
+    every aiokafka client gets from ``recommender.kafka_conn``); None for PLAINTEXT."""
+    ctx = kafka_ssl_context(s)
+    if s.kafka_security_protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=s.kafka_sasl_username,
+            password=s.kafka_sasl_password.get_secret_value(),
+            ssl_context=ctx,  # SASL_SSL with a context, SASL_PLAINTEXT without
+            mechanism=s.kafka_sasl_mechanism,
+        )
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
 
 
 def faust_settings(s: Settings) -> dict[str, Any]:
     """Faust options that work on Apache Kafka and on the embedded broker alike."""
     return {
         "broker": f"kafka://{s.kafka_bootstrap}",
+        "broker_credentials": faust_credentials(s),
         "store": "memory://",  # state lives in Redis, never in Faust tables
         "processing_guarantee": "at_least_once",
         "topic_replication_factor": 1,

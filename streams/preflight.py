@@ -7,18 +7,23 @@ import time
 
 import redis
 
+from recommender.redis_conn import redacted, redis_options
 from recommender.settings import Settings
 
 
-def _redis_problem(url: str) -> str | None:
+def _redis_problem(s: Settings) -> str | None:
+    # With the same AUTH and TLS options as every other client, so a wrong password or CA
+    # is reported here, by name, and not as a worker crash later.
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        client = redis.Redis.from_url(
+            s.redis_url, socket_connect_timeout=2, socket_timeout=2, **redis_options(s)
+        )
         try:
             client.ping()
         finally:
             client.close()
     except (redis.RedisError, OSError, ValueError) as exc:
-        return f"cannot reach Redis at {url} (REDIS_URL): {exc}"
+        return f"cannot reach Redis at {redacted(s.redis_url)} (REDIS_URL): {exc}"
     return None
 
 
@@ -40,9 +45,7 @@ def wait_for_dependencies(s: Settings, wait_s: float) -> list[str]:
     """Problems still present after waiting up to wait_s (services may start after us)."""
     deadline = time.monotonic() + wait_s
     while True:
-        problems = [
-            p for p in (_kafka_problem(s.kafka_bootstrap), _redis_problem(s.redis_url)) if p
-        ]
+        problems = [p for p in (_kafka_problem(s.kafka_bootstrap), _redis_problem(s)) if p]
         if not problems or time.monotonic() >= deadline:
             return problems
         time.sleep(1.0)
