@@ -69,9 +69,18 @@ class RedisStore:
 
     @classmethod
     def from_url(
-        cls, url: str, keys: Keys, group: str, *, timeout_s: float = WORKER_TIMEOUT_S
+        cls,
+        url: str,
+        keys: Keys,
+        group: str,
+        *,
+        timeout_s: float = WORKER_TIMEOUT_S,
+        **options: Any,
     ) -> RedisStore:
         """A store with its own connection pool; calls fail after `timeout_s` without answer.
+
+        ``options`` are further redis-py connection arguments: AUTH and TLS, from
+        ``recommender.redis_conn.redis_options``.
 
         Without a timeout, a Redis that stops answering (paused, partitioned) would hold a
         call for as long as TCP keeps the connection, instead of letting the caller retry
@@ -82,6 +91,7 @@ class RedisStore:
             decode_responses=False,
             socket_timeout=timeout_s,
             socket_connect_timeout=min(timeout_s, CONNECT_TIMEOUT_S),
+            **options,
         )
         return cls(client, keys, group)
 

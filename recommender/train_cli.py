@@ -26,8 +26,10 @@ from redis.exceptions import RedisError
 
 from recommender.embeddings import EmbeddingParams, WeightedSession
 from recommender.errors import ConfigError
+from recommender.kafka_conn import kafka_options
 from recommender.keys import Keys
 from recommender.model import Model, prune, publish, save
+from recommender.redis_conn import redis_client
 from recommender.settings import Settings, load_settings
 from recommender.train import (
     BookingEvent,
@@ -106,7 +108,7 @@ async def _train(args: argparse.Namespace, settings: Settings) -> dict[str, Any]
     params = params_from(settings)
     keys = Keys(settings.key_prefix)
     summary: dict[str, Any] = {"source": args.source}
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings)
     try:
         if args.source == "kafka":
             events = _Collector(settings.fx_rates)
@@ -192,7 +194,7 @@ async def read_kafka(
     """Feed every record of the clicks and bookings topics to `on_record(logical, value)`."""
     topics = {settings.topic(t): t for t in ("clicks", "bookings")}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_options(settings),
         group_id=None,
         client_id=f"reco-train-{uuid.uuid4().hex[:8]}",
         enable_auto_commit=False,

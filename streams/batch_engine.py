@@ -20,6 +20,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError
 
+from recommender.kafka_conn import kafka_options
 from recommender.settings import Settings
 from streams import metrics
 from streams.pipeline import RawRecord
@@ -66,7 +67,7 @@ class BatchEngine:
         """Join the consumer group."""
         s = self.s
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
+            **kafka_options(s),
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -18,7 +18,9 @@ from mode import Service
 
 from recommender.engagement.gate import PushGate
 from recommender.engagement.store import EngageStore
+from recommender.kafka_conn import kafka_options
 from recommender.keys import Keys
+from recommender.redis_conn import redis_options
 from recommender.settings import Settings
 from recommender.store import RedisStore
 from streams import metrics
@@ -71,11 +73,11 @@ class Runtime(Service):
     async def on_start(self) -> None:
         s = self.s
         keys = Keys(s.key_prefix)
-        self.store = RedisStore.from_url(s.redis_url, keys, WATERMARK_NAMESPACE)
+        self.store = RedisStore.from_url(s.redis_url, keys, WATERMARK_NAMESPACE, **redis_options(s))
         await self.store.ping()  # fail fast with a clear error on a wrong REDIS_URL
         await ensure_topics(s)
         metrics.serve(s.metrics_port)
-        self.producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
+        self.producer = AIOKafkaProducer(**kafka_options(s), linger_ms=2)
         await self.producer.start()
         producer = self.producer
         self._probe = asyncio.ensure_future(
@@ -100,9 +102,11 @@ class Runtime(Service):
 
     async def _start_engagement(self, keys: Keys, sink: DeadLetterProducer) -> None:
         s = self.s
-        self.engage_store = store = EngageStore.from_url(s.redis_url, keys, ENGAGE_NAMESPACE)
+        self.engage_store = store = EngageStore.from_url(
+            s.redis_url, keys, ENGAGE_NAMESPACE, **redis_options(s)
+        )
         self.offer_producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
+            **kafka_options(s),
             linger_ms=OFFER_LINGER_MS,
             max_batch_size=OFFER_BATCH_BYTES,
         )

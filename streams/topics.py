@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from recommender.kafka_conn import kafka_options
 from recommender.settings import LOGICAL_TOPICS, Settings
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 
 async def ensure_topics(settings: Settings, logical: Iterable[str] = LOGICAL_TOPICS) -> None:
     """Create the project's topics that do not exist yet (others are left alone)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

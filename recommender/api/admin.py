@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from recommender import audit, erasure
 from recommender.api.auth import key_digest, presented_key, require
 from recommender.api.routes import ID_PATTERN
+from recommender.kafka_conn import kafka_options
 from recommender.settings import Settings
 from schemas import Channel, Consent, SchemaError, encode
 from schemas.codec import decode_as
@@ -65,7 +66,7 @@ class Publisher:
     async def send(self, logical_topic: str, key: str, value: bytes | None) -> None:
         """Produce one record and wait for the broker's ack."""
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.s.kafka_bootstrap, acks="all")
+            producer = AIOKafkaProducer(**kafka_options(self.s), acks="all")
             await producer.start()
             self._producer = producer
         await self._producer.send_and_wait(

@@ -35,6 +35,7 @@ from recommender.params import profile_params
 from recommender.profile_view import profile_view
 from recommender.ranking import RankWeights
 from recommender.recommend import PopularityReader, Recommender
+from recommender.redis_conn import redis_options
 from recommender.settings import Settings
 from recommender.store import API_TIMEOUT_S, RedisStore
 
@@ -169,7 +170,11 @@ async def start_services(app: FastAPI) -> None:
     s: Settings = app.state.settings
     if app.state.store is None:
         app.state.store = RedisStore.from_url(
-            s.redis_url, Keys(s.key_prefix), "ingest", timeout_s=API_TIMEOUT_S
+            s.redis_url,
+            Keys(s.key_prefix),
+            "ingest",
+            timeout_s=API_TIMEOUT_S,
+            **redis_options(s),
         )
     catalog = CatalogView(app.state.store, s.vector_dim, IndexParams(nprobe=s.index_nprobe))
     await catalog.load()

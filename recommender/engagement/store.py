@@ -124,9 +124,10 @@ class EngageStore:
         self._facts: dict[tuple[bytes | None, float | None], CustomerFacts] = {}
 
     @classmethod
-    def from_url(cls, url: str, keys: Keys, group: str = "engage") -> EngageStore:
-        """A store with its own connection pool (plain TCP connections pack with hiredis)."""
-        pool = aioredis.ConnectionPool.from_url(url, decode_responses=False)
+    def from_url(cls, url: str, keys: Keys, group: str = "engage", **options: Any) -> EngageStore:
+        """A store with its own connection pool (plain TCP connections pack with hiredis);
+        ``options``: AUTH and TLS arguments (``recommender.redis_conn.redis_options``)."""
+        pool = aioredis.ConnectionPool.from_url(url, decode_responses=False, **options)
         if pool.connection_class is aioredis.Connection:
             pool.connection_class = PackedConnection
         return cls(aioredis.Redis.from_pool(pool), keys, group)  # owns the pool
