@@ -4,7 +4,6 @@ every log line it wrote is one JSON object."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from pathlib import Path
 
@@ -13,11 +12,11 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from loadtest.produce import ensure_topics, produce
 from loadtest.workers import WorkerProcess, processed, wait_processed
 from loadtest.world import World
 from recommender.keys import Keys
 from recommender.settings import Settings
+from tests.streaming import INGEST_TOPICS, BackgroundProducer, create_topics, settings_of
 
 pytestmark = pytest.mark.integration
 N_EVENTS = 30_000
@@ -47,33 +46,16 @@ def test_sigterm_commits_the_batch_in_hand_and_logs_are_json(
     namespace: dict[str, str], rclient: redis.Redis, tmp_path: Path
 ) -> None:
     env = {**namespace, "RECO_BATCH_SIZE": "500", "RECO_ENGAGE_ENABLED": "false"}
-    s = Settings(
-        kafka_bootstrap=env["KAFKA_BOOTSTRAP"],
-        redis_url=env["REDIS_URL"],
-        topic_prefix=env["RECO_TOPIC_PREFIX"],
-        key_prefix=env["RECO_KEY_PREFIX"],
-        app_id=env["RECO_APP_ID"],
-    )
+    s = settings_of(env)
     keys = Keys(s.key_prefix)
     world = World(seed=5, n_users=200, n_items=300)
     now = time.time()
     events = list(world.events(N_EVENTS, start_ts=now - 86400, speed=20.0))
-    topics = [s.topic(t) for t in ("clicks", "bookings", "catalog")]
-    asyncio.run(ensure_topics(s.kafka_bootstrap, topics, 4))
+    topics = [s.topic(t) for t in INGEST_TOPICS]
+    create_topics(s, 4)
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
-        producer = threading.Thread(
-            target=lambda: asyncio.run(
-                produce(
-                    events,
-                    bootstrap=s.kafka_bootstrap,
-                    topic_prefix=s.topic_prefix,
-                    rate=3000,
-                    progress=False,
-                )
-            )
-        )
-        producer.start()
+        producer = BackgroundProducer(events, s, rate=3000).start()
         wait_processed(rclient, keys, N_EVENTS // 4, 60, [worker])
         t0 = time.monotonic()
         code = worker.stop(timeout=30)  # SIGTERM while events keep arriving
