@@ -95,7 +95,7 @@ class ItemIndex:
 
     @property
     def structure(self) -> str:
-        """The faiss structure in index-factory terms, e.g. "IVF1000,Flat"."""
+        """The faiss structure in index-factory terms, e.g. "IVF1000,SQfp16"."""
         return fx.describe(self._core.index)
 
     @property

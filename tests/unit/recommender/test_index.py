@@ -95,7 +95,10 @@ def test_scores_are_cosines_best_first(big: tuple[Matrix, ItemIndex]) -> None:
     hits = index.search(x[30_000], 20)
     assert len(hits) == 20
     rows = [int(item_id.split("-")[1]) for item_id in ids_of(hits)]
-    assert np.allclose([s for _, s in hits], x[rows] @ x[30_000], atol=1e-5)
+    # IVF lists hold float16 vectors: each component keeps 11 bits, so a cosine of unit
+    # vectors is off by at most ~d * 2**-11 * max|x_i*q_i|, well under 2e-3 here.
+    assert np.allclose([s for _, s in hits], x[rows] @ x[30_000], atol=2e-3)
+    assert "SQfp16" in index.structure
     assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
 
 
