@@ -133,7 +133,8 @@ async def query(
     limit: int = 100,
 ) -> list[AuditEntry]:
     """Matching entries, newest first, at most ``limit``."""
-    hi = "+" if until is None else str(int((until + SKEW_S) * 1000))
+    # Stream ids are milliseconds since 1970: a window that ends before then holds nothing.
+    hi = "+" if until is None else str(max(int((until + SKEW_S) * 1000), 0))
     lo = "-" if since is None else str(max(int((since - SKEW_S) * 1000), 0))
     out: list[AuditEntry] = []
     scanned = 0

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recommender.api import admin, metrics, openapi, routes
+from recommender.api import admin, audit_route, metrics, openapi, routes
 from recommender.api.auth import require
 from recommender.catalog_view import CatalogView
 from recommender.console.mount import add_console
@@ -158,6 +158,7 @@ def create_app(settings: Settings, store: RedisStore | None = None) -> FastAPI:
     routes.add_recommendation_routes(app)
     admin.add_admin_routes(app)
     admin.add_erasure_route(app)
+    audit_route.add_audit_route(app)
     app.state.background = set()  # tasks nobody awaits, kept referenced until they finish
     add_console(app, settings)  # CRM console pages under /console (recommender/console)
     openapi.install(app)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Mapping
 from datetime import time as clock
 from typing import Annotated, Any
 
@@ -11,7 +13,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from redis.exceptions import RedisError
 
-from recommender import audit
+from recommender import audit, audit_trail
+from recommender.api.routes import ID_PATTERN
 from recommender.console.auth import Viewer, post_ok, read_form, require_page
 from recommender.console.overrides import effective_policy, read_overrides, set_kind
 from recommender.console.render import page
@@ -27,6 +30,14 @@ Analyst = Annotated[Viewer, Depends(require_page("analyst"))]
 Admin = Annotated[Viewer, Depends(require_page("admin"))]
 SWITCHES = {"on": "on", "off": "off", "config": None}
 AUDIT_DAYS = (1, 7, 30, 365)
+AUDIT_ROWS = 200
+_ID = re.compile(ID_PATTERN)
+NOT_USERS = ("kind:", "erased:")  # subjects of the audit stream that are no user id
+
+
+def _offer_detail(offer: Mapping[str, str]) -> str:
+    why = f" ({offer['reason']})" if offer.get("reason") else ""
+    return f"{offer.get('kind', '')} {offer.get('item', '')}{why}"
 
 
 def _shown(v: Any) -> str:
@@ -136,11 +147,21 @@ async def audit_page(request: Request, viewer: Admin) -> Response:
         days = float(request.query_params.get("days") or 7)
     except ValueError:
         days = 7.0
-    now = time.time()
+    since = time.time() - days * 86_400
     try:
-        found = await audit.query(
-            store.r, store.keys, subject=subject, since=now - days * 86_400, limit=200
-        )
+        if subject is not None and _ID.match(subject) and not subject.startswith(NOT_USERS):
+            # A customer: admin actions about them and their offer decisions (the same
+            # query as GET /v1/admin/audit).
+            found = await audit_trail.user_trail(
+                store.r, store.keys, subject, since=since, limit=AUDIT_ROWS
+            )
+        else:
+            found = [
+                audit_trail.from_admin(e)
+                for e in await audit.query(
+                    store.r, store.keys, subject=subject, since=since, limit=AUDIT_ROWS
+                )
+            ]
     except (RedisError, OSError):
         return page(request, "unavailable.html", viewer, status=503, user_id=None)
     rows = [
@@ -149,7 +170,7 @@ async def audit_page(request: Request, viewer: Admin) -> Response:
             "actor": e.actor,
             "action": e.action,
             "subject": e.subject,
-            "detail": e.detail,
+            "detail": _offer_detail(e.offer) if e.offer is not None else e.detail,
         }
         for e in found
     ]

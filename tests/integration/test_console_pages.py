@@ -214,6 +214,10 @@ async def test_admin_switches_a_kind_off_with_csrf_and_it_is_audited(
     assert [(e.actor, e.action, e.detail) for e in trail] == [("root", "kill_switch", "off")]
     audit_page = await client.get("/console/audit", params={"subject": "kind:price_drop"})
     assert audit_page.status_code == 200 and "kill_switch" in audit_page.text
+    # For a customer, the page merges their offer decisions in (GET /v1/admin/audit's query).
+    customer = await client.get("/console/audit", params={"subject": "u1"})
+    assert customer.status_code == 200
+    assert "offer_suppressed" in customer.text and "(no_consent)" in customer.text
 
 
 async def test_expired_tampered_and_orphaned_sessions_are_refused(
