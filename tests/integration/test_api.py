@@ -306,8 +306,22 @@ async def test_health_ready_metrics_openapi(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok"
     await client.get("/v1/users/u1/profile", headers={"X-API-Key": APP_KEY})
+    hot = "/v1/users/{user_id}/recommendations"
+
+    def count(text: str, status: str) -> float:
+        line = f'reco_api_requests_total{{route="{hot}",status="{status}"}} '
+        found = [ln for ln in text.splitlines() if ln.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before = (await client.get("/metrics")).text
+    await client.get("/v1/users/u1/recommendations", headers={"X-API-Key": APP_KEY})
+    await client.get("/v1/users/u1/recommendations?k=0", headers={"X-API-Key": APP_KEY})
     metrics = (await client.get("/metrics")).text
     assert 'reco_api_requests_total{route="/v1/users/{user_id}/profile",status="200"}' in metrics
+    # The hot route is answered in front of FastAPI (fastpath.py) and still counted.
+    assert count(metrics, "200") == count(before, "200") + 1
+    assert count(metrics, "400") == count(before, "400") + 1
+    assert f'reco_api_request_seconds_count{{route="{hot}"}}' in metrics
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/users/{user_id}/profile" in spec["paths"]
 
