@@ -9,6 +9,15 @@ when they can next be due, or leaves the set, so a sweep costs O(due users), not
 Decisions are taken at the sweep clock's time (``engage_clock``: wall time, or the newest
 event time applied, so replays and simulations decide as live would). Offers are at most
 once, as for events (streams/engage_offers.py).
+
+Users swept are often still receiving events (someone who searched is usually still
+browsing), so a state the sweep read may change before its commit. That is contention, not
+broken infrastructure, and never stops the worker: each user's outcome is committed on its
+own, checked against the state read (one busy user cannot fail the others' commits); a
+changed user is reloaded and marked again with backoff, and one that keeps changing keeps
+their due entry for the next sweep (not read again in this one). Their offer is not decided
+twice: the next sweep makes the same offer id (same search, same reactivation window), the
+gate answers 'duplicate', which counts as handled, and the offer is recorded then.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -35,7 +45,6 @@ from recommender.engagement.triggers import (
     reactivation_due,
     reactivation_offer,
 )
-from recommender.errors import ConflictError, StoreError
 from recommender.profile import Profile
 from recommender.settings import Settings
 from schemas import OfferItem
@@ -55,7 +64,8 @@ RETRY_S = HOUR_S
 # Outcomes the gate records under the offer id: asking again in the same window would only
 # be answered 'duplicate', so such an offer counts as handled, like a sent one.
 GATE_RECORDED = frozenset({"cap", "cooldown", "duplicate"})
-_MAX_CONFLICTS = 20
+# Rounds of reload-and-commit for the users whose state changed under a sweep step.
+_SETTLE_ROUNDS = 8
 
 
 def handled(d: Decision) -> bool:
@@ -102,6 +112,10 @@ class Sweeps:
         self.clock = clock
         self.token = owner or uuid.uuid4().hex
         self.read: dict[str, int] = {k: 0 for k in SWEEP_KINDS}  # due entries read, by kind
+        # Commits of one user lost to a concurrent event, by kind (each was reloaded/deferred).
+        self.conflicts: dict[str, int] = {k: 0 for k in SWEEP_KINDS}
+        # Users left due by this sweep after repeated conflicts: skipped until it ends.
+        self._deferred: dict[str, set[str]] = {k: set() for k in SWEEP_KINDS}
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Sweep every engage_sweep_s until asked to stop (a sweep in hand is finished)."""
@@ -125,9 +139,11 @@ class Sweeps:
             if not await self.store.lock(kind, self.token, self.s.engage_sweep_lock_s):
                 continue
             started = time.perf_counter()
+            self._deferred[kind].clear()
             try:
                 done[kind] = await self._drain(sweep, now)
             finally:
+                self._deferred[kind].clear()
                 await self.store.unlock(kind, self.token)
                 TRIGGER_SWEEP_SECONDS.labels(kind).observe(time.perf_counter() - started)
         return done
@@ -147,7 +163,7 @@ class Sweeps:
 
     async def reactivation(self, now: float) -> int:
         """One step: due users -> reactivation offers with their next-best items."""
-        users = await self.store.due(REACTIVATION, now, self.s.engage_sweep_batch)
+        users = await self._due(REACTIVATION, now)
         self.read[REACTIVATION] += len(users)
         if not users:
             return 0
@@ -206,7 +222,7 @@ class Sweeps:
 
     async def abandoned_search(self, now: float) -> int:
         """One step: due users -> a reminder per abandoned destination."""
-        users = await self.store.due(ABANDONED_SEARCH, now, self.s.engage_sweep_batch)
+        users = await self._due(ABANDONED_SEARCH, now)
         self.read[ABANDONED_SEARCH] += len(users)
         if not users:
             return 0
@@ -300,6 +316,13 @@ class Sweeps:
 
     # --- shared ------------------------------------------------------------------------------
 
+    async def _due(self, kind: str, now: float) -> list[str]:
+        """The next step's due users, without those this sweep already left for a later one."""
+        skip = self._deferred[kind]
+        batch = self.s.engage_sweep_batch
+        users = await self.store.due(kind, now, batch + len(skip))
+        return [u for u in users if u not in skip][:batch]
+
     async def _decide(
         self, cands: Sequence[Candidate], states: Mapping[str, CustomerState], now: float
     ) -> list[tuple[Candidate, Decision]]:
@@ -324,19 +347,29 @@ class Sweeps:
         kind: str,
         look: Callable[[str, CustomerState | None], float | None],
     ) -> None:
-        """Record sent offers in the states and move every user's due entry, atomically per
-        step; a state changed meanwhile by the event pipeline is reloaded and marked again."""
-        for _ in range(_MAX_CONFLICTS):
-            # Every state read is written back (most unchanged) so that the commit checks them
-            # all: a due entry is never moved on the strength of a state that just changed.
-            states = {u: mark(u, s) if u in marked else s for u, s in snap.states.items()}
-            ops = [
-                due_op(self.store.keys, kind, u, look(u, states.get(u, snap.states.get(u))))
-                for u in users
-            ]
-            try:
-                await self.store.commit(snap, states, {}, ops)
+        """Record sent offers in the states and move each user's due entry, atomically per
+        user, checked against the state read: a due entry is never moved on the strength of
+        a state that just changed. A user the event pipeline changed meanwhile is reloaded
+        and marked again, with backoff; one still changing after a few rounds keeps their
+        entry and is left to a later sweep (see the module docstring)."""
+        keys = self.store.keys
+        pending = list(users)
+        for attempt in range(_SETTLE_ROUNDS):
+            writes: dict[str, tuple[CustomerState | None, list[Op]]] = {}
+            for u in pending:
+                s = snap.states.get(u)
+                new = mark(u, s) if s is not None and u in marked else s
+                # An unchanged state is only checked, not written back.
+                writes[u] = (None if new == s else new, [due_op(keys, kind, u, look(u, new))])
+            pending = await self.store.commit_each(snap, writes)
+            if not pending:
                 return
-            except ConflictError:
-                snap = await self.store.load_states((), users)
-        raise StoreError(f"{kind} sweep kept conflicting after {_MAX_CONFLICTS} attempts")
+            self.conflicts[kind] += len(pending)
+            await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
+            snap = await self.store.load_states((), pending)
+        log.info(
+            "%s sweep: %d users kept changing under it; left due for a later sweep",
+            kind,
+            len(pending),
+        )
+        self._deferred[kind].update(pending)

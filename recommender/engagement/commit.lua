@@ -2,7 +2,7 @@
 -- ARGV layout:
 --   nw, then nw triples (watermark key, expected value or '' if missing, new value),
 --   nc, then nc triples (customer key, expected SHA-1 hex of the stored blob or '' if
---   missing, new blob),
+--   missing, new blob or '' to only check it),
 --   then generic ops as (argc, command, args...) until the end.
 -- Customer blobs carry no version, so the check compares a digest of the whole blob: a sweep
 -- on another worker that changed the state in between makes the batch reload and re-apply.
@@ -29,7 +29,7 @@ for j = 0, nw - 1 do
 end
 for j = 0, nc - 1 do
   local k = c0 + 3 * j
-  redis.call('SET', ARGV[k], ARGV[k + 2])
+  if ARGV[k + 2] ~= '' then redis.call('SET', ARGV[k], ARGV[k + 2]) end
 end
 local i = c0 + 3 * nc
 local nops = 0

@@ -2,8 +2,9 @@
 
 Reads are one pipeline per step; a batch's writes are one atomic script (commit.lua beside
 this file) that first checks the offset watermarks and the customer states it read, so a
-zombie worker or a concurrent sweep makes the batch reload instead of overwriting. Key
-layout: recommender/REDIS_KEYS.md.
+zombie worker or a concurrent sweep makes the batch reload instead of overwriting. Sweeps
+commit the same script once per user (``commit_each``): their users are unrelated, so a
+user busy with events conflicts alone. Key layout: recommender/REDIS_KEYS.md.
 """
 
 from __future__ import annotations
@@ -169,19 +170,62 @@ class EngageStore:
 
         Every state written must have been read into ``snap``: its digest is the check.
         """
+        result = await self._eval(self._argv(snap, states, watermarks, ops))
+        if int(result[0]) != 1:
+            raise ConflictError(f"concurrent write on {result[1]!r}")
+
+    async def commit_each(
+        self,
+        snap: StateSnapshot,
+        writes: Mapping[str, tuple[CustomerState | None, Sequence[Op]]],
+        *,
+        reload: bool = True,
+    ) -> list[str]:
+        """Per user, atomically for that user alone: check that the state read into ``snap``
+        is still the stored one, then write the new state (None: keep it, only check) and the
+        user's ops. One pipeline for all; returns the users whose check failed (nothing of
+        theirs written), so one busy user never holds back the others' commits."""
+        argvs = {u: self._argv(snap, {u: s}, {}, ops) for u, (s, ops) in writes.items()}
+        if self._sha is None:
+            self._sha = await self.r.script_load(_COMMIT_LUA)
+        pipe = self.r.pipeline(transaction=False)
+        for argv in argvs.values():
+            pipe.evalsha(self._sha, 0, *argv)
+        results = await pipe.execute(raise_on_error=False)
+        conflicts: list[str] = []
+        again: dict[str, tuple[CustomerState | None, Sequence[Op]]] = {}
+        for u, res in zip(argvs, results, strict=True):
+            if isinstance(res, NoScriptError) and reload:  # Redis restarted or flushed scripts
+                again[u] = writes[u]
+            elif isinstance(res, Exception):
+                raise res
+            elif int(res[0]) != 1:
+                conflicts.append(u)
+        if again:
+            self._sha = None
+            conflicts += await self.commit_each(snap, again, reload=False)
+        return conflicts
+
+    def _argv(
+        self,
+        snap: StateSnapshot,
+        states: Mapping[str, CustomerState | None],
+        watermarks: Mapping[TopicPartition, int],
+        ops: Sequence[Op],
+    ) -> list[str | bytes | int | float]:
+        """commit.lua's arguments; a state of None is only checked (also when it was missing)."""
         argv: list[str | bytes | int | float] = [len(watermarks)]
         for tp, off in watermarks.items():
             old = snap.watermarks.get(tp, -1)
             argv += [self.keys.offsets(self.group, tp[0], tp[1]), "" if old < 0 else old, off]
         argv.append(len(states))
         for u, s in states.items():
-            argv += [self.keys.customer(u), snap.digests.get(u, ""), codec.dumps(s)]
+            blob = b"" if s is None else codec.dumps(s)
+            argv += [self.keys.customer(u), snap.digests.get(u, ""), blob]
         for op in ops:
             argv.append(len(op))
             argv.extend(op)
-        result = await self._eval(argv)
-        if int(result[0]) != 1:
-            raise ConflictError(f"concurrent write on {result[1]!r}")
+        return argv
 
     async def _eval(self, argv: list[str | bytes | int | float]) -> list[Any]:
         if self._sha is None:
