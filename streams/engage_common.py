@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from recommender.errors import StoreError
 from schemas import Contract, DeadLetter, SchemaError, decode
-from streams import metrics
 from streams.pipeline import RawRecord
+from streams.redis_retry import with_retry as with_retry  # where the pipelines import it
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 Where = tuple[str, int, int]  # topic, partition, offset
 
 # Ingest already dead-letters bad clicks and bookings (it reads them too); engagement letters
@@ -106,23 +100,6 @@ def new_watermarks(
         if r.offset > max(old.get(tp, -1), out.get(tp, -1)):
             out[tp] = r.offset
     return out
-
-
-async def with_retry(op: Callable[[], Awaitable[T]], name: str, retry_s: float) -> T:
-    """Retry Redis connection failures with backoff for up to retry_s, then raise StoreError."""
-    deadline = time.monotonic() + retry_s
-    delay = 0.05
-    while True:
-        try:
-            with metrics.REDIS_SECONDS.labels(name).time():
-                return await op()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            metrics.REDIS_ERRORS.labels(name).inc()
-            if time.monotonic() + delay > deadline:
-                raise StoreError(f"Redis unavailable for {retry_s:.0f} s: {exc}") from exc
-            log.warning("Redis unavailable (%s); retrying in %.2f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
 
 class EventClock:

@@ -53,6 +53,7 @@ from streams.engage_index import ABANDONED_SEARCH, REACTIVATION, due_op, search_
 from streams.engage_items import ItemPicker
 from streams.engage_offers import OfferSink, candidate_from_blob, hold_ops
 from streams.engagement_metrics import OFFERS_SUPPRESSED, TRIGGER_SWEEP_SECONDS
+from streams.redis_retry import with_retry
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,15 @@ class Sweeps:
         self._deferred: dict[str, set[str]] = {k: set() for k in SWEEP_KINDS}
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Sweep every engage_sweep_s until asked to stop (a sweep in hand is finished)."""
+        """Sweep every engage_sweep_s until asked to stop (a sweep in hand is finished).
+
+        A sweep that loses Redis is run again with backoff, as the event pipelines retry a
+        batch, for up to ``redis_retry_s``; then the error stops the worker. Running a sweep
+        again is safe: what it committed is not due any more, and an offer the gate reserved
+        already is answered 'duplicate' (same offer id), never sent twice (at most once).
+        """
         while not stopping.is_set():
-            await self.run_once()
+            await with_retry(self.run_once, "sweeps", self.s.redis_retry_s, timed=False)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=self.s.engage_sweep_s)
 

@@ -23,9 +23,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from recommender import popularity
 from recommender.catalog import ItemResolver, catalog_upsert
 from recommender.errors import BadEvent, ConflictError, StoreError
@@ -36,6 +33,7 @@ from recommender.store import RedisStore, Snapshot, WriteSet
 from schemas import Booking, CatalogItem, Click, DeadLetter, SchemaError, decode
 from streams import metrics
 from streams.item_cache import ItemCache
+from streams.redis_retry import with_retry
 
 log = logging.getLogger(__name__)
 
@@ -282,18 +280,4 @@ class Ingest:
 
     async def _retry(self, op: Callable[[], Awaitable[T]], name: str) -> T:
         """Retry Redis connection failures with backoff up to redis_retry_s, then raise."""
-        deadline = time.monotonic() + self.s.redis_retry_s
-        delay = 0.05
-        while True:
-            try:
-                with metrics.REDIS_SECONDS.labels(name).time():
-                    return await op()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                metrics.REDIS_ERRORS.labels(name).inc()
-                if time.monotonic() + delay > deadline:
-                    raise StoreError(
-                        f"Redis unavailable for {self.s.redis_retry_s:.0f} s: {exc}"
-                    ) from exc
-                log.warning("Redis unavailable (%s); retrying in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        return await with_retry(op, name, self.s.redis_retry_s)

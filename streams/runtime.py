@@ -111,7 +111,8 @@ class Runtime(Service):
             max_batch_size=OFFER_BATCH_BYTES,
         )
         await self.offer_producer.start()
-        tally = OfferTally(store.r, keys)  # Prometheus + counts in Redis for the console
+        # Prometheus + counts in Redis for the console
+        tally = OfferTally(store.r, keys, retry_s=s.redis_retry_s)
         gate = PushGate(store.r, keys, s.engagement, on_decision=tally)
         self._loops.append(asyncio.ensure_future(self._run(tally.run(self._stopping), "tally")))
         offers = OfferSink(self.offer_producer, s.topic("offers"))
@@ -136,7 +137,7 @@ class Runtime(Service):
         ]
         self.sweeps = Sweeps(s, store, gate, offers, items, clock, owner=f"{name}:{os.getpid()}")
         # Kill switches set in the console reach this gate within a few seconds.
-        refresher = PolicyRefresher(gate, store.r, keys, s.engagement)
+        refresher = PolicyRefresher(gate, store.r, keys, s.engagement, retry_s=s.redis_retry_s)
         await refresher.refresh()
         self._loops.append(
             asyncio.ensure_future(self._run(refresher.run(self._stopping), "policy refresh"))

@@ -39,6 +39,13 @@ _COMMIT_LUA = resources.files("recommender.engagement").joinpath("commit.lua").r
 _UNLOCK_LUA = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
+# Take a sweep lock, or keep it when this token holds it already: a sweep retried after a
+# lost reply (Redis ran the SET, the answer never came) must not be locked out by itself.
+_LOCK_LUA = (
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end return 0"
+)
 _MGET_CHUNK = 5000
 
 
@@ -353,8 +360,9 @@ class EngageStore:
         return [m if isinstance(m, bytes) else str(m).encode() for m in rows]
 
     async def lock(self, kind: str, token: str, ttl_s: float) -> bool:
-        """Take the sweep lock of ``kind`` unless another worker holds it."""
-        ok = await self.r.set(self.keys.sweep_lock(kind), token, nx=True, px=int(ttl_s * 1000))
+        """Take the sweep lock of ``kind`` unless another worker holds it (a token that
+        holds it already keeps it, for ``ttl_s`` from now)."""
+        ok = await self.r.eval(_LOCK_LUA, 1, self.keys.sweep_lock(kind), token, int(ttl_s * 1000))
         return bool(ok)
 
     async def unlock(self, kind: str, token: str) -> None:
