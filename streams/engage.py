@@ -188,13 +188,28 @@ class Engage:
                 for d in good
                 if d.rec.offset > snap.watermarks.get((d.rec.topic, d.rec.partition), -1)
             ]
-            plan = plan_batch(snap.states, fresh, await self._cross_items(fresh), self.s)
+            cross = await with_retry(
+                functools.partial(self._cross_items, fresh),
+                "engage_items",
+                self.s.redis_retry_s,
+                timed=False,
+            )
+            plan = plan_batch(snap.states, fresh, cross, self.s)
             # One decision per offer id: the same offer twice in a batch (two flights to one
             # trip) is one offer, and a retry after a conflict reuses what the gate said.
             todo = list(
                 {p[0].offer_id: p for p in plan.offers if p[0].offer_id not in decided}.values()
             )
-            for (c, _, _), d in zip(todo, await self.decider.decide(todo), strict=True):
+            # A gate call whose reply a Redis pause swallowed is retried: the offers it had
+            # reserved then come back "duplicate" and are not sent (offers are at most once),
+            # as they would after a crash; the worker itself keeps running.
+            decisions = await with_retry(
+                functools.partial(self.decider.decide, todo),
+                "engage_gate",
+                self.s.redis_retry_s,
+                timed=False,
+            )
+            for (c, _, _), d in zip(todo, decisions, strict=True):
                 decided[c.offer_id] = d
             chosen = list(
                 {c.offer_id: (c, decided[c.offer_id]) for c, _, _ in plan.offers}.values()
