@@ -56,9 +56,13 @@ fuzz: install ## Property-based fuzzing of decoding and the pipeline (FUZZ_EXAMP
 	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),100000) FUZZ_API_EXAMPLES=$(or $(FUZZ_API_EXAMPLES),2000) \
 	  $(PY) -m pytest -q tests/fuzz --timeout=0 --hypothesis-show-statistics
 
-soak: install ## 30-min soak of the whole product (MINUTES, RATE) + a 30 s Redis outage test
+# RATE: half of the whole worker's capacity from `python -m loadtest soak --find-capacity`
+# (8,663 events/s on 2026-12-05, see BENCHMARKS.md); measure again on another machine.
+# SOAK_ARGS: e.g. "--fetch-max-wait-ms 500 --redis-pool 4000" (why: BENCHMARKS.md, Soak).
+soak: install ## 30-min soak of the whole product (MINUTES, RATE, SOAK_ARGS) + a 30 s Redis outage test
 	RECO_FAULT_OUTAGE_S=30 $(PY) -m pytest -q tests/integration/test_redis_outage.py --timeout=0
-	$(PY) -m loadtest soak --minutes $(or $(MINUTES),30) --rate $(or $(RATE),6000) --json soak.json
+	$(PY) -m loadtest soak --minutes $(or $(MINUTES),30) --rate $(or $(RATE),4300) $(SOAK_ARGS) \
+	  --json soak.json
 
 clean: ## Remove caches (keeps .venv)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -86,8 +86,17 @@ def _bench_price_drop(args: argparse.Namespace) -> int:
 def _soak(args: argparse.Namespace) -> int:
     from loadtest import soak
 
+    if args.find_capacity:
+        from loadtest import capacity
+
+        return _emit(capacity.run(events=args.capacity_events), args.json)
     report = soak.run(
-        minutes=args.minutes, rate=args.rate, api_rps=args.api_rps, sample_s=args.sample_s
+        minutes=args.minutes,
+        rate=args.rate,
+        api_rps=args.api_rps,
+        sample_s=args.sample_s,
+        fetch_max_wait_ms=args.fetch_max_wait_ms,
+        redis_pool=args.redis_pool,
     )
     return _emit(report, args.json)
 
@@ -118,6 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     so.add_argument("--api-rps", type=float, default=100, help="recommendation requests/s")
     so.add_argument("--sample-s", type=float, default=10)
     so.add_argument("--json", help="also write the report to this file")
+    so.add_argument(
+        "--find-capacity",
+        action="store_true",
+        help="instead: time one whole worker draining a backlog of the soak's traffic",
+    )
+    so.add_argument("--capacity-events", type=int, default=300_000, help="backlog size")
+    so.add_argument(
+        "--fetch-max-wait-ms", type=int, help="override RECO_FETCH_MAX_WAIT_MS (default 20)"
+    )
+    so.add_argument("--redis-pool", type=int, help="redis-py max_connections (default 100)")
     so.set_defaults(fn=_soak)
     d = sub.add_parser("demo", help="the product live on the embedded stack")
     d.add_argument("--duration", type=float, default=0, help="seconds; 0 = until Ctrl-C")

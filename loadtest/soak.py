@@ -5,18 +5,22 @@ and engagement) and one API process, then for `--minutes`:
 - produces synthetic traffic at `--rate` events/s (a pre-generated synthetic week, replayed
   in a loop: replays are new offsets, so every event is applied again);
 - sends `--api-rps` recommendation requests per second, open loop;
-- every `--sample-s` seconds records worker and API resident memory, Redis memory, events
-  produced and processed (lag = the difference), dead letters and API errors.
+- every `--sample-s` seconds records worker, API, broker and Redis memory, worker and broker
+  CPU, events handed to the producer and events applied by the ingest and the engagement
+  groups (lag = the difference, per group), dead letters and API errors.
 
-The report holds the series and a summary: memory growth after the first minute (a least-
-squares slope, MB per 10 minutes), lag bounds and the error counts. The baseline of the run
-is its own first minute: memory flat means the slope is within noise of zero.
+The report holds the series and a summary (`loadtest.soak_summary`): memory growth after the
+first minute (a least-squares slope, MB per 10 minutes), lag per third of the run and its
+trend, and the error counts. The baseline of the run is its own first minute: memory flat
+means the slope is within noise of zero. The rate to soak at comes from `--find-capacity`
+(`loadtest.capacity`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sys
 import tempfile
 import time
@@ -25,19 +29,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import redis
 
 from loadtest.apiproc import ApiProcess
+from loadtest.capacity import cpu_s, group_counts
 from loadtest.httpload import run_load
 from loadtest.produce import ensure_topics, produce
+from loadtest.soak_summary import summarise
 from loadtest.stack import Stack
-from loadtest.workers import WorkerProcess, processed, wait_processed
+from loadtest.workers import WorkerProcess, wait_processed
 from loadtest.world import Record, World
 from recommender.keys import Keys
 from recommender.settings import Settings
 
-WARMUP_S = 60.0
 EVENTS_POOL = 400_000
 
 
@@ -67,21 +71,27 @@ def _children(pid: int) -> list[int]:
     return out + [g for c in out for g in _children(c)]
 
 
-def slope_mb_per_10min(ts: list[float], mb: list[float]) -> float:
-    """Least-squares growth of a memory series, MB per 10 minutes (0 for < 2 points)."""
-    if len(ts) < 2:
-        return 0.0
-    a = np.polyfit(np.asarray(ts) - ts[0], np.asarray(mb), 1)[0]
-    return float(a * 600.0)
-
-
 def _dead(client: redis.Redis, keys: Keys) -> int:
-    stats: dict[bytes, bytes] = client.hgetall(keys.stats())  # type: ignore[assignment]
-    return sum(int(float(v)) for k, v in stats.items() if k.startswith(b"dead:"))
+    total = 0
+    for key in (keys.stats(), keys.engage_stats()):
+        stats: dict[bytes, bytes] = client.hgetall(key)  # type: ignore[assignment]
+        total += sum(int(float(v)) for k, v in stats.items() if k.startswith(b"dead:"))
+    return total
 
 
-def _loop(records: list[Record]) -> Iterator[Record]:
-    return itertools.cycle(records)
+class Replay:
+    """The pool replayed in a loop, counting the records handed to the producer."""
+
+    def __init__(self, records: list[Record]) -> None:
+        self.handed = 0
+        self._it: Iterator[Record] = itertools.cycle(records)
+
+    def __iter__(self) -> Replay:
+        return self
+
+    def __next__(self) -> Record:
+        self.handed += 1
+        return next(self._it)
 
 
 def run(
@@ -91,8 +101,14 @@ def run(
     api_rps: float,
     sample_s: float = 10.0,
     seed: int = 1,
+    fetch_max_wait_ms: int | None = None,
+    redis_pool: int | None = None,
 ) -> dict[str, Any]:
-    """Run the soak; returns the JSON-able report."""
+    """Run the soak; returns the JSON-able report.
+
+    `fetch_max_wait_ms` (RECO_FETCH_MAX_WAIT_MS) and `redis_pool` (redis-py's max_connections,
+    in the URL) override the product's defaults, for runs that isolate a known limit.
+    """
     tag = f"soak{uuid.uuid4().hex[:6]}"
     work = Path(tempfile.mkdtemp(prefix="reco-soak-"))
     with Stack(private_redis=True) as stack:
@@ -103,6 +119,11 @@ def run(
             "RECO_APP_ID": f"{tag}-worker",
             "RECO_API_RATE_LIMIT_RPS": "0",
         }
+        if fetch_max_wait_ms is not None:
+            env["RECO_FETCH_MAX_WAIT_MS"] = str(fetch_max_wait_ms)
+        if redis_pool is not None:
+            sep = "&" if "?" in env["REDIS_URL"] else "?"
+            env["REDIS_URL"] += f"{sep}max_connections={redis_pool}"
         s = Settings(
             kafka_bootstrap=env["KAFKA_BOOTSTRAP"],
             redis_url=env["REDIS_URL"],
@@ -129,8 +150,26 @@ def run(
         try:
             wait_processed(client, keys, len(catalog), 120, [worker])
             api = ApiProcess(env, work / "api.log").start()
+            assert api.proc is not None
+            procs = {"worker": worker.pid, "api": api.proc.pid}
+            broker = next((x for x in stack.services if x.name == "tansu"), None)
+            if broker is not None:
+                procs["broker"] = broker.proc.pid
             report = asyncio.run(
-                _drive(s, client, keys, worker, api, pool, users, minutes, rate, api_rps, sample_s)
+                _drive(
+                    s,
+                    client,
+                    keys,
+                    worker,
+                    api,
+                    procs,
+                    pool,
+                    users,
+                    minutes,
+                    rate,
+                    api_rps,
+                    sample_s,
+                )
             )
         finally:
             if api is not None:
@@ -142,6 +181,8 @@ def run(
         "rate_events_per_s": rate,
         "api_rps": api_rps,
         "sample_s": sample_s,
+        "fetch_max_wait_ms": fetch_max_wait_ms,
+        "redis_pool": redis_pool,
         "logs": str(work),
     }
     return report
@@ -153,6 +194,7 @@ async def _drive(
     keys: Keys,
     worker: WorkerProcess,
     api: ApiProcess,
+    procs: dict[str, int],
     pool: list[Record],
     users: list[str],
     minutes: float,
@@ -161,11 +203,12 @@ async def _drive(
     sample_s: float,
 ) -> dict[str, Any]:
     duration = minutes * 60.0
-    base = processed(client, keys)
+    base = group_counts(client, keys)  # the catalog, applied before the clock starts
     samples: list[dict[str, float]] = []
+    replay = Replay(pool)
     produced = asyncio.create_task(
         produce(
-            _loop(pool),
+            replay,
             bootstrap=s.kafka_bootstrap,
             topic_prefix=s.topic_prefix,
             rate=rate,
@@ -186,58 +229,50 @@ async def _drive(
         )
     )
     t0 = time.monotonic()
-    assert worker.proc is not None and api.proc is not None
+    cpu = {name: cpu_s(pid) for name, pid in procs.items()}
+    t_prev = t0
     while not produced.done():
         await asyncio.sleep(sample_s)
-        elapsed = time.monotonic() - t0
-        done = processed(client, keys) - base
+        now = time.monotonic()
+        counts = group_counts(client, keys)
+        done = {g: counts[g] - base[g] for g in ("ingest", "engage")}
         info = client.info("memory")
-        samples.append(
-            {
-                "t_s": round(elapsed, 1),
-                "processed": done,
-                "expected": min(rate * elapsed, rate * duration),
-                "worker_rss_mb": round(rss_mb(worker.pid), 1),
-                "api_rss_mb": round(rss_mb(api.proc.pid), 1),
-                "redis_mb": round(int(info["used_memory"]) / 2**20, 1),
-                "dead_letters": _dead(client, keys),
-            }
-        )
-        last = samples[-1]
+        smp: dict[str, float] = {
+            "t_s": round(now - t0, 1),
+            "produced": replay.handed,
+            "applied_ingest": done["ingest"],
+            "applied_engage": done["engage"],
+            "lag_ingest": max(0, replay.handed - done["ingest"]),
+            "lag_engage": max(0, replay.handed - done["engage"]),
+            "redis_mb": round(int(info["used_memory"]) / 2**20, 1),
+            "dead_letters": _dead(client, keys),
+            "loadavg_1min": round(os.getloadavg()[0], 2),
+        }
+        for name, pid in procs.items():
+            smp[f"{name}_rss_mb"] = round(rss_mb(pid), 1)
+            used = cpu_s(pid)
+            smp[f"{name}_cpu_cores"] = round((used - cpu[name]) / (now - t_prev), 2)
+            cpu[name] = used
+        t_prev = now
+        samples.append(smp)
         _say(
-            f"{elapsed:6.0f} s  processed {done:,}  worker {last['worker_rss_mb']} MB  "
-            f"api {last['api_rss_mb']} MB  redis {last['redis_mb']} MB"
+            f"{smp['t_s']:6.0f} s  produced {replay.handed:,}  lag ingest {smp['lag_ingest']:,} "
+            f"engage {smp['lag_engage']:,}  worker {smp['worker_rss_mb']} MB "
+            f"{smp['worker_cpu_cores']} cores  broker {smp.get('broker_rss_mb')} MB  "
+            f"api {smp['api_rss_mb']} MB  redis {smp['redis_mb']} MB  load {smp['loadavg_1min']}"
         )
-        if not worker.alive():
-            break
+        if not worker.alive():  # fail now rather than produce into the void until the end
+            raise RuntimeError(f"the worker exited after {smp['t_s']} s:\n{worker.tail()}")
     stats = await produced
     result = await load
-    # Lag: events produced but not yet processed, at each sample (produced is ~rate x t).
-    for smp in samples:
-        smp["lag"] = max(0.0, smp["expected"] - smp["processed"])
-    steady = [x for x in samples if x["t_s"] >= WARMUP_S] or samples
-    ts = [x["t_s"] for x in steady]
-    lags = [x["lag"] for x in samples]
+    final = group_counts(client, keys)
+    summary = summarise(samples, rate)
+    summary["api_errors"] = result.summary()["errors"]
     return {
         "produced": stats.total,
-        "processed": processed(client, keys) - base,
+        "applied": {g: final[g] - base[g] for g in ("ingest", "engage")},
         "worker_alive": worker.alive(),
         "api": result.summary(),
-        "summary": {
-            "worker_rss_mb_first_last": [steady[0]["worker_rss_mb"], steady[-1]["worker_rss_mb"]]
-            if steady
-            else None,
-            "worker_rss_growth_mb_per_10min": slope_mb_per_10min(
-                ts, [x["worker_rss_mb"] for x in steady]
-            ),
-            "api_rss_growth_mb_per_10min": slope_mb_per_10min(
-                ts, [x["api_rss_mb"] for x in steady]
-            ),
-            "redis_growth_mb_per_10min": slope_mb_per_10min(ts, [x["redis_mb"] for x in steady]),
-            "lag_max_events": max(lags, default=0.0),
-            "lag_last_events": lags[-1] if lags else 0.0,
-            "dead_letters": samples[-1]["dead_letters"] if samples else 0,
-            "api_errors": result.summary()["errors"],
-        },
+        "summary": summary,
         "samples": samples,
     }
