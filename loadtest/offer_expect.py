@@ -4,10 +4,12 @@ Eligibility. The simulator replays its own events once each, in event-time order
 same pure engagement functions the worker uses (signals, loyalty, triggers), so it knows
 each user's state at every trigger:
 
-* price drop: an update the worker treats as a drop (at least ``price_drop_min_share`` below
-  the previous price: the event's, else the last update's, else the catalog's) qualifies
-  every watcher the trigger finds (viewed or wishlisted within the window, not booked, drop
-  measured against the price they saw);
+* price drop: as the spec says, every update qualifies each watcher (viewed or wishlisted
+  within the window, not booked) whose reference price it is at least
+  ``price_drop_min_share`` below: the price they saw, or (mode 'previous', or no price seen)
+  the previous price: the event's, else the last update's, else the catalog's. Nothing here
+  mirrors the worker's shortcut of not reading the watchers of an update that cannot
+  qualify anyone, so a shortcut that skips a qualifying watcher shows as a missing offer;
 * cross-sell: every new confirmed flight booking, when the destination had hotels, cars or
   tours with popularity on an earlier day of the popularity window (the worker offers
   popular items; with none there is nothing to offer).
@@ -30,7 +32,10 @@ consumers may apply those in either order; and holds that end after the simulate
 One such order lasts beyond its tick: a user with a full watch list who watches an item and
 books it in one tick loses their oldest watched item only if the click is applied first (a
 booked item is not watched), so until the lists agree again (the item is pushed out whatever
-the order) a drop of that oldest item is not judged either (``eviction_order``).
+the order) a drop of that oldest item is not judged either (``eviction_order``). The same
+holds for every later watch of that user in that tick: the watched-and-booked item takes a
+slot in one order and not in the other, so what a later watch pushes out, or would push out
+with one more item in the list (the oldest left), may differ too.
 """
 
 from __future__ import annotations
@@ -81,25 +86,32 @@ class Replay:
     tick_of: Callable[[float], int]
     states: dict[str, CustomerState] = field(default_factory=dict)
     expected: dict[str, Expected] = field(default_factory=dict)
-    seen_price_hits_skipped: int = 0  # watchers 'seen' would qualify on a too-small item step
     _watchers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _last_price: dict[str, float] = field(default_factory=dict)
     _user_ticks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     _item_ticks: dict[tuple[str, str], set[int]] = field(default_factory=lambda: defaultdict(set))
     _watch_ticks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    # user -> ticks in which they watched an item and booked that item
+    _watch_book_ticks: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     _evicted: dict[tuple[str, str], int] = field(default_factory=dict)  # -> tick it happened
     _booking_ticks: dict[tuple[str, str], set[int]] = field(
         default_factory=lambda: defaultdict(set)
     )
-    # user -> item -> tick: whether the item left the watch list depended on the order of a
-    # watch and a booking of another item in that tick (the worker's order may differ)
+    # user -> item -> tick: whether the item left (or stayed in) the watch list depended on the
+    # order of a watch and a booking in that tick (the worker's order may differ)
     _unsettled: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    # the same, at the margin of a list that held the watched-and-booked item in one order
+    # only: user -> item -> tick (rebuilt at each watch of that tick), and user -> (tick, the
+    # item the last watch of that tick pushed out)
+    _margin: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    _last_out: dict[str, tuple[int, str]] = field(default_factory=dict)
     _popular: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     _holds: list[tuple[float, str, Candidate]] = field(default_factory=list)
 
     def index(self, events: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Learn, before replaying, in which ticks each user's inputs change: an event later
         in the same tick as a trigger may still reach the worker before it."""
+        watched: dict[tuple[str, str], set[int]] = defaultdict(set)
         for topic, p in events:
             tick = self.tick_of(float(p["ts"]))
             user = str(p.get("user_id"))
@@ -111,6 +123,9 @@ class Replay:
                     self._booking_ticks[(user, p["item_id"])].add(tick)
                 if p.get("action") in self.policy.watch_actions:
                     self._watch_ticks[user].add(tick)
+                    watched[(user, p["item_id"])].add(tick)
+        for (user, item), ticks in watched.items():
+            self._watch_book_ticks[user] |= ticks & self._booking_ticks.get((user, item), set())
 
     def apply(self, topic: str, p: Mapping[str, Any]) -> None:
         """One event (wire payload) of a logical topic, after ``index`` saw them all."""
@@ -137,9 +152,12 @@ class Replay:
                 self._evicted[(user, gone)] = tick
             if item is not None:
                 booked_now = tick in self._booking_ticks.get((user, item), ())
-                if booked_now and p["action"] in pol.watch_actions:
+                watch = p["action"] in pol.watch_actions
+                if booked_now and watch:
                     for gone in self._dropped_either_way(before, s, item, ts, p.get("price")):
                         self._unsettled[user][gone] = tick
+                if watch and tick in self._watch_book_ticks.get(user, ()):
+                    self._mark_margin(user, before, s, tick)
                 self._settle(user, s, tick)
                 self._touch(item, ts, tick)
                 if p["action"] in pol.watch_actions:
@@ -208,10 +226,6 @@ class Replay:
             if w is not None:
                 watchers.append(Watcher(u, w.ts, w.price, self.states[u].booked(item)))
         hits = price_drop_hits(price, prev, watchers, now=ts, policy=self.policy)
-        step = None if prev is None or prev <= 0 else (prev - price) / prev
-        if step is not None and step < self.policy.price_drop_min_share - 1e-12:
-            self.seen_price_hits_skipped += len(hits)
-            return
         tick = self.tick_of(ts)
         for h in hits:
             busy = tick in self._item_ticks.get((h.user_id, item), ())
@@ -251,21 +265,39 @@ class Replay:
         kept = keep_newest(grown, self.policy.max_watched, lambda w: w.ts)
         return set(grown.keys() - kept.keys())
 
+    def _mark_margin(
+        self, user: str, before: Mapping[str, Watch], after: CustomerState, tick: int
+    ) -> None:
+        """After a watch in a tick in which the user watched and booked one item: the item
+        that slot decides. Watches push out the oldest first, so with one item fewer in the
+        list the other order has not pushed out the last one pushed out here, and with one
+        more it has also pushed out the oldest one left (when the list is full)."""
+        gone = before.keys() - after.watched.keys()
+        if gone:  # a watch adds one item, so it pushes out one at most
+            self._last_out[user] = (tick, min(gone))
+        marks = self._margin[user]
+        for item in [i for i, t in marks.items() if t == tick]:
+            del marks[item]
+        last = self._last_out.get(user)
+        if last is not None and last[0] == tick:
+            marks[last[1]] = tick
+        if len(after.watched) >= self.policy.max_watched:
+            ranked = sorted(after.watched.items(), key=lambda kv: (-kv[1].ts, kv[0]))
+            marks[ranked[-1][0]] = tick
+
     def _settle(self, user: str, s: CustomerState, tick: int) -> None:
         """Forget order-dependent evictions the lists agree on again: once the list is full
         without the item, the other order has pushed it out too (it was the oldest)."""
-        marks = self._unsettled.get(user)
-        if not marks:
-            return
         full = len(s.watched) >= self.policy.max_watched
-        for item, t in list(marks.items()):
-            if t < tick and full and item not in s.watched:
-                del marks[item]
+        for marks in (self._unsettled.get(user, {}), self._margin.get(user, {})):
+            for item, t in list(marks.items()):
+                if t < tick and full and item not in s.watched:
+                    del marks[item]
 
     def _unsettled_drop(self, user: str, item: str) -> bool:
         """Whether the worker may hold the other answer about the user watching the item."""
-        marks = self._unsettled.get(user, {})
-        return item in marks and not self.states[user].booked(item)
+        marked = item in self._unsettled.get(user, {}) or item in self._margin.get(user, {})
+        return marked and not self.states[user].booked(item)
 
     def _eviction(self, user: str, tick: int) -> str | None:
         """'same_tick_eviction' when the user's watch list is full and they watched something

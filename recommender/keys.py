@@ -47,6 +47,11 @@ class Keys:
         """Hash: user -> price of the item they last saw; same hash tag as the watchers."""
         return f"{self.prefix}:w:{{{item_id}}}:p"
 
+    def watcher_max_price(self, item_id: str) -> str:
+        """Sorted set of one member, ``max``: the highest price any watcher was indexed with
+        since the key was made (only raised, ``ZADD GT``); same hash tag and lifetime."""
+        return f"{self.prefix}:w:{{{item_id}}}:pmax"
+
     def item_price(self, item_id: str) -> str:
         """String: the item's last price from the prices topic, JSON ``[price, ts]``."""
         return f"{self.prefix}:price:{{{item_id}}}"

@@ -2,9 +2,10 @@
 
 Triggers that fan out or sweep must not read every customer state, so each commit also
 writes, for every user whose state changed: the compact facts record (what the push policy
-needs), the per-item watcher index (price drops) and the two due sets (reactivation and
-abandoned-search sweeps). Deriving them from the old and new state, rather than from the
-events, keeps them equal to the states whatever the order or redelivery of events.
+needs), the per-item watcher index and highest seen price (price drops) and the two due
+sets (reactivation and abandoned-search sweeps). Deriving them from the old and new state,
+rather than from the events, keeps them equal to the states whatever the order or
+redelivery of events.
 """
 
 from __future__ import annotations
@@ -71,7 +72,15 @@ def index_ops(
         if w.price is None:
             ops.append(("HDEL", prices, user_id))
         else:
-            ops += [("HSET", prices, user_id, repr(w.price)), ("EXPIRE", prices, ttl)]
+            # The item's highest seen price only rises here (never lowered when a watcher
+            # leaves): an over-estimate costs a futile fan-out, never a missed offer.
+            top = keys.watcher_max_price(item)
+            ops += [
+                ("HSET", prices, user_id, repr(w.price)),
+                ("EXPIRE", prices, ttl),
+                ("ZADD", top, "GT", repr(w.price), "max"),
+                ("EXPIRE", top, ttl),
+            ]
     # Gone from the state: booked (no drop alert for what they bought) or evicted by the bound.
     for item in sorted(before.keys() - new.watched.keys()):
         ops += [

@@ -5,11 +5,15 @@ fan out to 100,000 watchers and take seconds: that must neither hold up the cros
 the next booking nor be held up by it. Price updates are keyed by item, so nothing ties
 them to the partitions of user events either.
 
-A fan-out reads the item's watcher index (one ZRANGEBYSCORE with the prices seen) and
-then, per chunk of ``engage_fanout_chunk`` watchers: their facts records (one MGET), the
-pure trigger, the gate (one pipeline), and the offers handed to the producer without waiting
-for each ack; all acks are awaited before the batch's watermark is committed. A
-redelivered update makes the same offer ids, which the gate answers 'duplicate'.
+An update fans out only when it can qualify someone (``price_drop_may_hit``): its drop from
+the previous price or, measuring against the price each user saw, its drop from the highest
+price any watcher saw (kept per item by the user-event commits, engage_index.py) reaches the
+threshold. Tiny price steps stay cheap, yet a user who saw 1000 hears of 1000 -> 950 -> 900.
+A fan-out reads the item's watcher index (one ZRANGEBYSCORE with the prices seen) and then,
+per chunk of ``engage_fanout_chunk`` watchers: their facts records (one MGET), the pure
+trigger, the gate (one pipeline), and the offers handed to the producer without waiting for
+each ack; all acks are awaited before the batch's watermark is committed. A redelivered
+update makes the same offer ids, which the gate answers 'duplicate'.
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ from aiokafka import AIOKafkaProducer
 from recommender.engagement.config import DAY_S
 from recommender.engagement.gate import PushGate
 from recommender.engagement.store import EngageStore, Op, WatcherRow
-from recommender.engagement.triggers import Watcher, price_drop_hits, price_drop_offers
+from recommender.engagement.triggers import (
+    Watcher,
+    price_drop_hits,
+    price_drop_may_hit,
+    price_drop_offers,
+)
 from recommender.errors import ConflictError, StoreError
 from recommender.keys import Keys
 from recommender.settings import Settings
@@ -93,11 +102,19 @@ class FanOut:
     outcomes: dict[str, int] = field(default_factory=dict)  # send / hold / suppress
 
 
-def drop_share(price: float, previous: float | None) -> float | None:
-    """How much cheaper the new price is, as a share of the previous one (None: unknown)."""
-    if previous is None or previous <= 0:
-        return None
-    return (previous - price) / previous
+async def max_seen_prices(store: EngageStore, item_ids: Sequence[str]) -> dict[str, float]:
+    """Item -> the highest price its watchers were indexed with, for items that have one.
+
+    One pipeline of ZSCOREs (here, not in the store adapter, which another change is editing;
+    it belongs beside ``EngageStore.last_prices``).
+    """
+    if not item_ids:
+        return {}
+    pipe = store.r.pipeline(transaction=False)
+    for i in item_ids:
+        pipe.zscore(store.keys.watcher_max_price(i), "max")
+    scores = await pipe.execute()
+    return {i: float(v) for i, v in zip(item_ids, scores, strict=True) if v is not None}
 
 
 def previous_price(
@@ -193,6 +210,7 @@ class PriceDrops:
             )
             metas = await self.store.item_metas(items)
             last = await self.store.last_prices(items)
+            max_seen = await max_seen_prices(self.store, items)
             fresh = sorted(
                 (
                     d
@@ -208,9 +226,8 @@ class PriceDrops:
                 assert isinstance(u, PriceUpdate)
                 prev = previous_price(u, last.get(u.item_id), metas.get(u.item_id))
                 where = (d.rec.topic, d.rec.partition, d.rec.offset)
-                share = drop_share(u.price, prev)
-                if where not in done and (
-                    share is None or share >= self.s.engagement.price_drop_min_share - 1e-12
+                if where not in done and price_drop_may_hit(
+                    u.price, prev, max_seen.get(u.item_id), policy=self.s.engagement
                 ):
                     await self.fan_out(u, metas.get(u.item_id), prev)
                 done.add(where)

@@ -61,6 +61,29 @@ def price_drop_hits(
     return hits
 
 
+def price_drop_may_hit(
+    new_price: float,
+    previous_price: float | None,
+    max_seen: float | None,
+    *,
+    policy: EngagementPolicy,
+) -> bool:
+    """Whether a price update can qualify any watcher, so that it is worth reading them all.
+
+    A watcher's reference is the previous price (mode 'previous', or no price seen) or the
+    price they saw, at most ``max_seen``: if neither drop reaches the threshold, no watcher's
+    does. An unknown previous price may qualify anyone (``price_drop_hits`` decides). Looser
+    by a hair than ``price_drop_hits``, so float rounding cannot skip a qualifying watcher.
+    """
+    if previous_price is None or previous_price <= 0:
+        return True
+    refs = [previous_price]
+    if policy.price_drop_reference == "seen" and max_seen is not None and max_seen > 0:
+        refs.append(max_seen)
+    floor = policy.price_drop_min_share - 1e-9
+    return any((ref - new_price) / ref >= floor for ref in refs)
+
+
 def price_drop_offers(
     update: PriceUpdate,
     item: OfferItem,

@@ -339,3 +339,22 @@ async def test_bad_records_are_dead_lettered_once_and_good_ones_applied(h: Harne
     }
     facts = (await h.store.facts(["u1"]))[0]
     assert facts.consent == {"push": True} and facts.complaint_until > NOON
+
+
+async def test_small_steps_that_add_up_to_a_drop_below_the_price_seen_reach_the_watcher(
+    h: Harness,
+) -> None:
+    await h.apply(
+        *(consent(u, NOON - 30 * DAY) for u in ("saw-1000", "saw-950")),
+        click("saw-1000", NOON - DAY, price=1000.0),
+        click("saw-950", NOON - DAY, price=950.0),
+    )
+    assert await h.store.r.zscore(h.keys.watcher_max_price("h1"), "max") == 1000.0
+    await h.apply(price("h1", 950.0, 1000.0, NOON))  # 5% step, 5% below what anyone saw
+    assert await h.read("offers", 0, linger_s=0.3) == []
+    await h.apply(price("h1", 900.0, 950.0, NOON + 60))  # 5% step, 10% below 1000
+    offers = await h.read("offers", 1)
+    assert [o["user_id"] for o in offers] == ["saw-1000"]  # 900 is 5.3% below 950
+    ctx = offers[0]["context"]
+    assert (ctx["old_price"], ctx["new_price"], ctx["drop_pct"]) == (1000.0, 900.0, 10.0)
+    assert h.decisions == {("price_drop", "send", None): 1}

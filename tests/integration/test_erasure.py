@@ -136,6 +136,10 @@ def test_erasure_leaves_nothing_behind_and_a_record_that_it_happened(
         body = r.json()
         assert body["keys_deleted"] >= 3 and body["index_entries_removed"]["watchers"] == 1
         assert mentions(rclient, s.key_prefix, GONE.encode()) == []
+        # The item's highest seen price stays (it names nobody; an over-estimate is harmless).
+        assert rclient.zrange(keys.watcher_max_price("h1"), 0, -1, withscores=True) == [
+            (b"max", 120.0)
+        ]
         # The other customer is untouched.
         assert rclient.exists(keys.user(STAYS), keys.customer(STAYS)) == 2
         assert rclient.zscore(keys.watchers("h1"), STAYS) is not None

@@ -17,6 +17,7 @@ from recommender.engagement.triggers import (
     abandoned_searches,
     cross_sell_offer,
     price_drop_hits,
+    price_drop_may_hit,
     price_drop_offers,
     reactivation_due,
     reactivation_offer,
@@ -78,6 +79,47 @@ def test_exactly_the_minimum_share_counts_and_rises_do_not() -> None:
     assert len(price_drop_hits(90.0, 100.0, [Watcher("u", T0)], now=T0, policy=P)) == 1
     assert price_drop_hits(110.0, 100.0, [Watcher("u", T0)], now=T0, policy=P) == []
     assert price_drop_hits(0.0, 0.0, [Watcher("u", T0)], now=T0, policy=P) == []
+
+
+def test_small_steps_fan_out_once_the_highest_seen_price_is_far_enough_above() -> None:
+    # A user saw 1000; the item goes 1000 -> 950 -> 900: two 5% steps, 10% below what they saw.
+    assert not price_drop_may_hit(950.0, 1000.0, 1000.0, policy=P)
+    assert price_drop_may_hit(900.0, 950.0, 1000.0, policy=P)
+    assert price_drop_hits(900.0, 950.0, [Watcher("u", T0, 1000.0)], now=T0, policy=P)
+    assert not price_drop_may_hit(900.0, 950.0, 999.0, policy=P)  # nobody saw enough
+    assert not price_drop_may_hit(900.0, 950.0, None, policy=P)  # nobody saw a price
+    assert price_drop_may_hit(85.0, 100.0, None, policy=P)  # the step alone qualifies
+    assert price_drop_may_hit(85.0, None, None, policy=P)  # previous unknown: look
+    assert price_drop_may_hit(85.0, 0.0, 50.0, policy=P)
+    assert not price_drop_may_hit(110.0, 100.0, 120.0, policy=P)  # up, and 8% below 120
+
+
+def test_with_the_previous_price_as_reference_the_seen_prices_do_not_count() -> None:
+    p = policy(price_drop_reference="previous")
+    assert not price_drop_may_hit(900.0, 950.0, 1000.0, policy=p)
+    assert price_drop_may_hit(850.0, 950.0, 1000.0, policy=p)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.floats(0.01, 1e6)), min_size=1, max_size=20),
+    st.one_of(st.none(), st.floats(0, 1e6)),
+    st.floats(0, 1e6),
+    st.sampled_from(["seen", "previous"]),
+    st.floats(0.01, 0.99),
+)
+def test_the_fan_out_filter_never_skips_a_qualifying_watcher(
+    seen: list[float | None],
+    previous: float | None,
+    new: float,
+    reference: str,
+    share: float,
+) -> None:
+    p = policy(price_drop_reference=reference, price_drop_min_share=share)
+    watchers = [Watcher(f"u{i}", T0, s) for i, s in enumerate(seen)]
+    top = max((s for s in seen if s is not None), default=None)
+    if price_drop_hits(new, previous, watchers, now=T0, policy=p):
+        assert price_drop_may_hit(new, previous, top, policy=p)
 
 
 def test_price_drop_offers_repeat_their_ids_on_redelivery() -> None:

@@ -18,7 +18,7 @@ from streams.engage import plan_batch
 from streams.engage_common import Decoded, EventClock, new_watermarks
 from streams.engage_index import index_ops, search_due_at
 from streams.engage_offers import OfferEncoder, candidate_blob, candidate_from_blob
-from streams.engage_prices import drop_share, previous_price
+from streams.engage_prices import previous_price
 from streams.engage_sweeps import RETRY_S, handled, next_look
 from streams.pipeline import RawRecord
 
@@ -64,6 +64,8 @@ def test_index_ops_follow_watch_changes_and_booking() -> None:
     ops = index_ops(K, P, "u1", old, new)
     assert ("ZADD", K.watchers("h1"), repr(T), "u1") in ops
     assert ("HSET", K.watcher_prices("h1"), "u1", "90.0") in ops
+    assert ("ZADD", K.watcher_max_price("h1"), "GT", "90.0", "max") in ops  # only raises
+    assert not any(op[1] == K.watcher_max_price("h3") for op in ops)
     assert ("HDEL", K.watcher_prices("h3"), "u1") in ops  # no price seen
     assert ("ZREM", K.watchers("h2"), "u1") in ops  # gone (e.g. booked)
     assert not any(op[1] == K.watchers("h2") and op[0] == "ZADD" for op in ops)
@@ -188,8 +190,6 @@ def test_previous_price_prefers_the_event_then_the_last_update_then_the_catalog(
     assert previous_price(u, (70.0, T - 1), {"price": 60.0}) == 70.0
     assert previous_price(u, (70.0, T + 1), {"price": 60.0}) == 60.0  # a newer update: not "before"
     assert previous_price(u, None, None) is None
-    assert drop_share(80.0, 100.0) == pytest.approx(0.2)
-    assert drop_share(80.0, None) is None and drop_share(80.0, 0.0) is None
 
 
 def test_what_counts_as_handled_and_when_to_look_again() -> None:
@@ -220,13 +220,17 @@ def _tag(key: str) -> str:
 
 def test_new_keys_carry_their_owners_hash_tag_under_the_prefix() -> None:
     assert _tag(K.customer_facts("u:1")) == "u:1"
-    assert {_tag(K.watchers("h1")), _tag(K.watcher_prices("h1")), _tag(K.item_price("h1"))} == {
-        "h1"
-    }
+    assert {
+        _tag(K.watchers("h1")),
+        _tag(K.watcher_prices("h1")),
+        _tag(K.watcher_max_price("h1")),
+        _tag(K.item_price("h1")),
+    } == {"h1"}
     every = [
         K.customer_facts("u1"),
         K.watchers("h1"),
         K.watcher_prices("h1"),
+        K.watcher_max_price("h1"),
         K.item_price("h1"),
         K.due("reactivation"),
         K.due("abandoned_search"),
