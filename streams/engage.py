@@ -35,6 +35,7 @@ from recommender.engagement.store import EngageStore, Op, StateSnapshot, facts_a
 from recommender.engagement.triggers import cross_sell_offer
 from recommender.errors import ConflictError, StoreError
 from recommender.features import to_base
+from recommender.popularity import day_of
 from recommender.settings import Settings
 from schemas import Booking, Click, Consent, Feedback, OfferItem
 from streams import metrics
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 
 ENGAGE_TOPICS = ("clicks", "bookings", "consent", "feedback")
 _MAX_CONFLICTS = 20
+_LOOKUPS = 8  # concurrent cross-sell item lookups per batch (a Redis pool holds 100)
 Pending = tuple[Candidate, CustomerFacts, float]  # a candidate, its recipient, decision time
 
 
@@ -250,17 +252,27 @@ class Engage:
         raise StoreError(f"engage batch kept conflicting after {_MAX_CONFLICTS} attempts")
 
     async def _cross_items(self, fresh: Sequence[Decoded]) -> dict[str, list[OfferItem]]:
-        """Popular hotels, cars and tours at each new confirmed flight's destination."""
+        """Popular hotels, cars and tours at each new confirmed flight's destination.
+
+        One lookup per destination and day, at most _LOOKUPS at a time: a batch of a backlog
+        holds hundreds of flights, and a lookup each, all at once, asked the Redis pool for
+        more connections than it has (redis-py raises MaxConnectionsError past 100, which
+        stopped the worker in a soak).
+        """
         bookings = [
             d.event for d in fresh if isinstance(d.event, Booking) and wants_cross_sell(d.event)
         ]
         types = self.s.engagement.cross_sell_item_types
         per_type = -(-self.s.engage_offer_items // len(types))
+        # popular() depends on the time only through its day: one lookup serves the day.
+        markets = {(b.destination, day_of(b.ts)): b.ts for b in bookings}
+        room = asyncio.Semaphore(_LOOKUPS)
 
-        async def pick(b: Booking) -> list[OfferItem]:
-            found = await self.items.popular(
-                b.destination, now=b.ts, n=per_type * len(types) * 4, types=types
-            )
+        async def pick(destination: str, ts: float) -> list[OfferItem]:
+            async with room:
+                found = await self.items.popular(
+                    destination, now=ts, n=per_type * len(types) * 4, types=types
+                )
             counts: dict[str, int] = {}
             out = []
             for i in found:  # at most per_type of each type, so the interleave stays short
@@ -269,8 +281,9 @@ class Engage:
                     out.append(i)
             return out
 
-        picked = await asyncio.gather(*(pick(b) for b in bookings))
-        return {b.event_id: items for b, items in zip(bookings, picked, strict=True)}
+        picked = await asyncio.gather(*(pick(dest, ts) for (dest, _), ts in markets.items()))
+        by_market = dict(zip(markets, picked, strict=True))
+        return {b.event_id: by_market[(b.destination, day_of(b.ts))] for b in bookings}
 
     def _ops(
         self,

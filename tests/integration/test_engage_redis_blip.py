@@ -1,4 +1,4 @@
-"""A Redis blip inside an engagement batch is retried, not fatal to the worker."""
+"""Redis trouble inside an engagement batch (a blip, a full pool) does not stop the worker."""
 
 from __future__ import annotations
 
@@ -6,15 +6,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from recommender.engagement.policy import Decision
+from recommender.engagement.store import EngageStore
+from recommender.keys import Keys
+from streams.topics import ensure_topics
 from tests.integration.test_engage_pipeline import (  # noqa: F401 - h is a fixture
     NOON,
     Harness,
     booking,
     consent,
     h,
+    seed_catalog,
+    settings_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -48,3 +54,29 @@ async def test_a_failed_gate_call_and_item_lookup_are_retried(h: Harness) -> Non
     assert [(o["user_id"], o["kind"]) for o in offers] == [("u1", "cross_sell")]
     assert (decide.calls, popular.calls) == (2, 2)
     assert h.decisions[("cross_sell", "send", None)] == 1
+
+
+async def test_a_batch_of_many_flights_stays_within_the_redis_pool(
+    namespace: dict[str, str],
+) -> None:
+    """200 flights to 200 destinations in one batch: lookups are bounded, not one each at once.
+
+    A lookup per flight, all at once, asked the pool for 200 connections; redis-py raises
+    past 100, and a worker catching up on a backlog stopped.
+    """
+    s = settings_of(namespace, redis_retry_s=2.0)
+    await ensure_topics(s)
+    store = EngageStore.from_url(s.redis_url, Keys(s.key_prefix))
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
+    await producer.start()
+    await seed_catalog(store, NOON)
+    harness = Harness(s, store, producer)
+    try:
+        flights = [booking(f"f{i}", NOON + i, destination=f"city-{i}") for i in range(200)]
+        plan = await harness.engage.apply(harness.records(*flights))
+        assert plan.newest == NOON + 199
+        assert await store.r.dbsize() > 0
+    finally:
+        await harness.close()
+        await producer.stop()
+        await store.close()
