@@ -29,6 +29,7 @@ from recommender.keys import Keys
 from schemas import SUPPORTED_VERSION, OfferItem
 
 Pending = asyncio.Future[Any]
+_GATE_CALLS = 8  # gate pipelines in flight per batch (a Redis pool holds 100 connections)
 
 
 class OfferEncoder:
@@ -224,12 +225,15 @@ class Decider:
         for i, (_, _, now) in enumerate(batch):
             groups.setdefault(now, []).append(i)
         out: list[Decision | None] = [None] * len(batch)
+        # Bounded: a backlog batch has an event time per booking, and a pipeline each, all at
+        # once, asked the Redis pool for more connections than it holds (redis-py raises).
+        room = asyncio.Semaphore(_GATE_CALLS)
 
         async def one(now: float, idx: list[int]) -> None:
             pairs = [(batch[i][0], batch[i][1]) for i in idx]
-            for i, d in zip(
-                idx, await self.gate.decide_and_reserve_many(pairs, now=now), strict=True
-            ):
+            async with room:
+                decided = await self.gate.decide_and_reserve_many(pairs, now=now)
+            for i, d in zip(idx, decided, strict=True):
                 out[i] = d
 
         await asyncio.gather(*(one(now, idx) for now, idx in groups.items()))

@@ -80,3 +80,32 @@ async def test_a_batch_of_many_flights_stays_within_the_redis_pool(
         await harness.close()
         await producer.stop()
         await store.close()
+
+
+async def test_a_batch_of_many_offers_decided_at_distinct_times_stays_within_the_pool(
+    namespace: dict[str, str],
+) -> None:
+    """200 consenting travellers book flights in one batch, each at its own second.
+
+    Offers are decided at their event's time, one gate pipeline per distinct time; all at
+    once they asked the Redis pool for 200 connections.
+    """
+    s = settings_of(namespace, redis_retry_s=2.0)
+    await ensure_topics(s)
+    store = EngageStore.from_url(s.redis_url, Keys(s.key_prefix))
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
+    await producer.start()
+    await seed_catalog(store, NOON)
+    harness = Harness(s, store, producer)
+    try:
+        users = [f"t{i}" for i in range(200)]
+        events = [consent(u, NOON - 3600) for u in users]
+        events += [booking(u, NOON + i) for i, u in enumerate(users)]
+        await harness.engage.apply(harness.records(*events))
+        offers = await harness.read("offers", len(users))
+        assert sorted(o["user_id"] for o in offers) == sorted(users)
+        assert len({o["offer_id"] for o in offers}) == len(users)
+    finally:
+        await harness.close()
+        await producer.stop()
+        await store.close()
