@@ -14,11 +14,14 @@ from recommender.engagement.store import EngageStore
 from recommender.keys import Keys
 from streams.topics import ensure_topics
 from tests.integration.test_engage_pipeline import (  # noqa: F401 - h is a fixture
+    DAY,
     NOON,
     Harness,
     booking,
+    click,
     consent,
     h,
+    price,
     seed_catalog,
     settings_of,
 )
@@ -105,6 +108,32 @@ async def test_a_batch_of_many_offers_decided_at_distinct_times_stays_within_the
         offers = await harness.read("offers", len(users))
         assert sorted(o["user_id"] for o in offers) == sorted(users)
         assert len({o["offer_id"] for o in offers}) == len(users)
+    finally:
+        await harness.close()
+        await producer.stop()
+        await store.close()
+
+
+async def test_a_fan_out_in_more_steps_than_the_pool_has_connections(
+    namespace: dict[str, str],
+) -> None:
+    """150 watchers in steps of one: 150 steps, each a read and a gate pipeline (bounded)."""
+    s = settings_of(namespace, redis_retry_s=2.0, engage_fanout_chunk=1)
+    await ensure_topics(s)
+    store = EngageStore.from_url(s.redis_url, Keys(s.key_prefix))
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
+    await producer.start()
+    await seed_catalog(store, NOON)
+    harness = Harness(s, store, producer)
+    try:
+        users = [f"w{i}" for i in range(150)]
+        await harness.apply(
+            *(consent(u, NOON - 30 * DAY) for u in users),
+            *(click(u, NOON - DAY, price=100.0) for u in users),
+        )
+        await harness.apply(price("h1", 80.0, 100.0, NOON))
+        offers = await harness.read("offers", len(users))
+        assert sorted(o["user_id"] for o in offers) == sorted(users)
     finally:
         await harness.close()
         await producer.stop()
