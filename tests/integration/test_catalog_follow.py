@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,36 +16,30 @@ from recommender.store import API_TIMEOUT_S, RedisStore
 pytestmark = pytest.mark.integration
 
 
-async def test_idle_poll_returns_nothing_within_the_api_timeout(namespace: dict[str, str]) -> None:
+@pytest.fixture
+async def store(namespace: dict[str, str]) -> AsyncIterator[RedisStore]:
+    """A store on the API's Redis timeout, as the API opens it."""
+    keys = Keys(namespace["RECO_KEY_PREFIX"])
+    s = RedisStore.from_url(namespace["REDIS_URL"], keys, "ingest", timeout_s=API_TIMEOUT_S)
+    yield s
+    await s.close()
+
+
+async def test_idle_poll_returns_nothing_within_the_api_timeout(store: RedisStore) -> None:
     """An idle change log is an empty answer, not a TimeoutError, on the API's 0.5 s timeout.
 
     The poll used to block for 1 s on a connection that gives up after 0.5 s: every idle poll
     raised, logged a traceback and slept a second.
     """
-    store = RedisStore.from_url(
-        namespace["REDIS_URL"],
-        Keys(namespace["RECO_KEY_PREFIX"]),
-        "ingest",
-        timeout_s=API_TIMEOUT_S,
-    )
     view = CatalogView(store, dim=8)
-    try:
-        started = time.monotonic()
-        assert await view.apply_changes() == 0
-        assert time.monotonic() - started < API_TIMEOUT_S
-    finally:
-        await store.close()
+    started = time.monotonic()
+    assert await view.apply_changes() == 0
+    assert time.monotonic() - started < API_TIMEOUT_S
 
 
 async def test_follow_logs_no_error_while_idle(
-    namespace: dict[str, str], caplog: pytest.LogCaptureFixture
+    store: RedisStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = RedisStore.from_url(
-        namespace["REDIS_URL"],
-        Keys(namespace["RECO_KEY_PREFIX"]),
-        "ingest",
-        timeout_s=API_TIMEOUT_S,
-    )
     view = CatalogView(store, dim=8)
     stop = asyncio.Event()
     caplog.set_level(logging.WARNING, logger="recommender.catalog_view")
@@ -54,5 +49,4 @@ async def test_follow_logs_no_error_while_idle(
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
-        await store.close()
     assert [r.getMessage() for r in caplog.records] == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -217,9 +218,9 @@ async def seed_catalog(store: EngageStore, now: float) -> None:
             await store.r.zadd(k.popularity(day_of(now), market), {item: 10.0 - n})
 
 
-@pytest.fixture
-async def h(namespace: dict[str, str]) -> AsyncIterator[Harness]:
-    s = settings_of(namespace)
+@contextlib.asynccontextmanager
+async def harness_for(s: Settings) -> AsyncIterator[Harness]:
+    """A Harness on its topics, store, producer and seeded catalog; all closed afterwards."""
     await ensure_topics(s)
     store = EngageStore.from_url(s.redis_url, Keys(s.key_prefix))
     producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
@@ -232,6 +233,12 @@ async def h(namespace: dict[str, str]) -> AsyncIterator[Harness]:
         await harness.close()
         await producer.stop()
         await store.close()
+
+
+@pytest.fixture
+async def h(namespace: dict[str, str]) -> AsyncIterator[Harness]:
+    async with harness_for(settings_of(namespace)) as harness:
+        yield harness
 
 
 async def test_a_flight_booking_cross_sells_once_to_a_consenting_user_only(h: Harness) -> None:

@@ -6,13 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from recommender.engagement.policy import Decision
-from recommender.engagement.store import EngageStore
-from recommender.keys import Keys
-from streams.topics import ensure_topics
 from tests.integration.test_engage_pipeline import (  # noqa: F401 - h is a fixture
     DAY,
     NOON,
@@ -21,8 +17,8 @@ from tests.integration.test_engage_pipeline import (  # noqa: F401 - h is a fixt
     click,
     consent,
     h,
+    harness_for,
     price,
-    seed_catalog,
     settings_of,
 )
 
@@ -68,21 +64,11 @@ async def test_a_batch_of_many_flights_stays_within_the_redis_pool(
     past 100, and a worker catching up on a backlog stopped.
     """
     s = settings_of(namespace, redis_retry_s=2.0)
-    await ensure_topics(s)
-    store = EngageStore.from_url(s.redis_url, Keys(s.key_prefix))
-    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
-    await producer.start()
-    await seed_catalog(store, NOON)
-    harness = Harness(s, store, producer)
-    try:
+    async with harness_for(s) as harness:
         flights = [booking(f"f{i}", NOON + i, destination=f"city-{i}") for i in range(200)]
         plan = await harness.engage.apply(harness.records(*flights))
         assert plan.newest == NOON + 199
-        assert await store.r.dbsize() > 0
-    finally:
-        await harness.close()
-        await producer.stop()
-        await store.close()
+        assert await harness.store.r.dbsize() > 0
 
 
 async def test_a_batch_of_many_offers_decided_at_distinct_times_stays_within_the_pool(
@@ -94,13 +80,7 @@ async def test_a_batch_of_many_offers_decided_at_distinct_times_stays_within_the
     once they asked the Redis pool for 200 connections.
     """
     s = settings_of(namespace, redis_retry_s=2.0)
-    await ensure_topics(s)
-    store = EngageStore.from_url(s.redis_url, Keys(s.key_prefix))
-    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
-    await producer.start()
-    await seed_catalog(store, NOON)
-    harness = Harness(s, store, producer)
-    try:
+    async with harness_for(s) as harness:
         users = [f"t{i}" for i in range(200)]
         events = [consent(u, NOON - 3600) for u in users]
         events += [booking(u, NOON + i) for i, u in enumerate(users)]
@@ -108,10 +88,6 @@ async def test_a_batch_of_many_offers_decided_at_distinct_times_stays_within_the
         offers = await harness.read("offers", len(users))
         assert sorted(o["user_id"] for o in offers) == sorted(users)
         assert len({o["offer_id"] for o in offers}) == len(users)
-    finally:
-        await harness.close()
-        await producer.stop()
-        await store.close()
 
 
 async def test_a_fan_out_in_more_steps_than_the_pool_has_connections(
@@ -119,13 +95,7 @@ async def test_a_fan_out_in_more_steps_than_the_pool_has_connections(
 ) -> None:
     """150 watchers in steps of one: 150 steps, each a read and a gate pipeline (bounded)."""
     s = settings_of(namespace, redis_retry_s=2.0, engage_fanout_chunk=1)
-    await ensure_topics(s)
-    store = EngageStore.from_url(s.redis_url, Keys(s.key_prefix))
-    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap, linger_ms=2)
-    await producer.start()
-    await seed_catalog(store, NOON)
-    harness = Harness(s, store, producer)
-    try:
+    async with harness_for(s) as harness:
         users = [f"w{i}" for i in range(150)]
         await harness.apply(
             *(consent(u, NOON - 30 * DAY) for u in users),
@@ -134,7 +104,3 @@ async def test_a_fan_out_in_more_steps_than_the_pool_has_connections(
         await harness.apply(price("h1", 80.0, 100.0, NOON))
         offers = await harness.read("offers", len(users))
         assert sorted(o["user_id"] for o in offers) == sorted(users)
-    finally:
-        await harness.close()
-        await producer.stop()
-        await store.close()
