@@ -59,9 +59,12 @@ fuzz: install ## Property-based fuzzing of decoding and the pipeline (FUZZ_EXAMP
 # RATE: half of the whole worker's capacity from `python -m loadtest soak --find-capacity`
 # (8,663 events/s on 2026-12-05, see BENCHMARKS.md); measure again on another machine.
 # SOAK_ARGS: e.g. "--fetch-max-wait-ms 500 --redis-pool 4000" (why: BENCHMARKS.md, Soak).
+# The embedded broker answers a fetch with what it gathers within the wait: at the worker's
+# 20 ms default it starves a consumer once its log is large (BENCHMARKS.md, Soak).
 soak: install ## 30-min soak of the whole product (MINUTES, RATE, SOAK_ARGS) + a 30 s Redis outage test
 	RECO_FAULT_OUTAGE_S=30 $(PY) -m pytest -q tests/integration/test_redis_outage.py --timeout=0
-	$(PY) -m loadtest soak --minutes $(or $(MINUTES),30) --rate $(or $(RATE),4300) $(SOAK_ARGS) \
+	$(PY) -m loadtest soak --minutes $(or $(MINUTES),30) --rate $(or $(RATE),4300) \
+	  $(or $(SOAK_ARGS),--fetch-max-wait-ms 500) \
 	  --json soak.json
 
 clean: ## Remove caches (keeps .venv)
