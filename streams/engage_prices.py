@@ -102,21 +102,6 @@ class FanOut:
     outcomes: dict[str, int] = field(default_factory=dict)  # send / hold / suppress
 
 
-async def max_seen_prices(store: EngageStore, item_ids: Sequence[str]) -> dict[str, float]:
-    """Item -> the highest price its watchers were indexed with, for items that have one.
-
-    One pipeline of ZSCOREs (here, not in the store adapter, which another change is editing;
-    it belongs beside ``EngageStore.last_prices``).
-    """
-    if not item_ids:
-        return {}
-    pipe = store.r.pipeline(transaction=False)
-    for i in item_ids:
-        pipe.zscore(store.keys.watcher_max_price(i), "max")
-    scores = await pipe.execute()
-    return {i: float(v) for i, v in zip(item_ids, scores, strict=True) if v is not None}
-
-
 def previous_price(
     update: PriceUpdate, last: tuple[float, float] | None, meta: dict[str, Any] | None
 ) -> float | None:
@@ -210,7 +195,7 @@ class PriceDrops:
             )
             metas = await self.store.item_metas(items)
             last = await self.store.last_prices(items)
-            max_seen = await max_seen_prices(self.store, items)
+            max_seen = await self.store.max_seen_prices(items)
             fresh = sorted(
                 (
                     d

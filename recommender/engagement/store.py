@@ -301,6 +301,17 @@ class EngageStore:
                 out[i] = (float(price), float(ts))
         return out
 
+    async def max_seen_prices(self, item_ids: Sequence[str]) -> dict[str, float]:
+        """Item -> the highest price its watchers were indexed with, for items that have one
+        (one pipeline of ZSCOREs)."""
+        if not item_ids:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for i in item_ids:
+            pipe.zscore(self.keys.watcher_max_price(i), "max")
+        scores = await pipe.execute()
+        return {i: float(v) for i, v in zip(item_ids, scores, strict=True) if v is not None}
+
     async def watchers(self, item_id: str, since: float) -> list[WatcherRow]:
         """Watchers of an item seen at or after ``since`` (one round trip)."""
         pipe = self.r.pipeline(transaction=False)
