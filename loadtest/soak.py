@@ -32,7 +32,8 @@ from typing import Any
 import redis
 
 from loadtest.apiproc import ApiProcess
-from loadtest.capacity import cpu_s, group_counts
+from loadtest.bench_ingest import proc_cpu_s
+from loadtest.capacity import group_counts
 from loadtest.httpload import run_load
 from loadtest.produce import ensure_topics, produce
 from loadtest.soak_summary import summarise
@@ -229,7 +230,7 @@ async def _drive(
         )
     )
     t0 = time.monotonic()
-    cpu = {name: cpu_s(pid) for name, pid in procs.items()}
+    cpu = {name: proc_cpu_s(pid) for name, pid in procs.items()}
     t_prev = t0
     while not produced.done():
         await asyncio.sleep(sample_s)
@@ -250,7 +251,7 @@ async def _drive(
         }
         for name, pid in procs.items():
             smp[f"{name}_rss_mb"] = round(rss_mb(pid), 1)
-            used = cpu_s(pid)
+            used = proc_cpu_s(pid)
             smp[f"{name}_cpu_cores"] = round((used - cpu[name]) / (now - t_prev), 2)
             cpu[name] = used
         t_prev = now
